@@ -1,0 +1,1 @@
+"""Dagster glue only (autoloaded by carbon_assets.definitions)."""

@@ -1,0 +1,111 @@
+"""Resources and the Delta IO manager, defined once."""
+
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from carbon_assets import settings
+from carbon_assets.defs.config import CarbonParams
+from carbon_assets.engine import delta_io
+from carbon_assets.engine.params import CalcParams
+
+
+class ProjectFiles(dg.ConfigurableResource):
+    """The data folder: factor mappings and files, tenant mappings, activity vocabulary, inbox, exports."""
+
+    data_dir: str
+    exports_dir: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def mappings(self) -> Path:
+        return self.root / "mappings"
+
+    @property
+    def factors(self) -> Path:
+        return self.root / "factors"
+
+    @property
+    def tenants(self) -> Path:
+        return self.root / "tenants"
+
+    @property
+    def vocabulary(self) -> Path:
+        return self.root / "activity_keys.yaml"
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+
+class LakeStorage(dg.ConfigurableResource):
+    """Where Delta tables live: a local path or an s3:// URI (S3 options arrive with the S3 issue)."""
+
+    root_uri: str
+
+    def table_uri(self, name: str) -> str:
+        return f"{self.root_uri.rstrip('/')}/{name}"
+
+    def storage_options(self) -> dict[str, str] | None:
+        return None
+
+
+def _slice(partition_key, dims: list[str]) -> dict[str, str]:
+    if isinstance(partition_key, dg.MultiPartitionKey):
+        return dict(partition_key.keys_by_dimension)
+    return {dims[0]: partition_key}
+
+
+def _dims(context) -> list[str]:
+    pdef = context.asset_partitions_def
+    if isinstance(pdef, dg.MultiPartitionsDefinition):
+        return [d.name for d in pdef.partitions_defs]
+    return ["namespace"] if pdef is not None else []
+
+
+class DeltaIOManager(dg.ConfigurableIOManager):
+    """polars frames <-> Delta tables, one table per asset, one slice per partition (idempotent)."""
+
+    storage: dg.ResourceDependency[LakeStorage]
+
+    def _uri(self, context) -> str:
+        return self.storage.table_uri("/".join(context.asset_key.path))
+
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
+        where = _slice(context.asset_partition_key, _dims(context)) if context.has_asset_partitions else {}
+        uri = self._uri(context)
+        version = delta_io.write_slice(obj, uri, where, storage_options=self.storage.storage_options(),
+                                       custom_metadata={"dagster_run_id": context.run_id})
+        context.add_output_metadata({"table_uri": uri, "delta_version": version, "rows": obj.height,
+                                     **({"partition_columns": ", ".join(sorted(where))} if where else {})})
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        uri = self._uri(context)
+        if delta_io.table_version(uri, self.storage.storage_options()) is None:
+            raise FileNotFoundError(f"upstream table {uri} does not exist yet: materialize "
+                                    f"{context.asset_key.to_user_string()} first")
+        lf = pl.scan_delta(uri, storage_options=self.storage.storage_options())
+        if context.has_asset_partitions:
+            dims = _dims(context)
+            keys = [_slice(k, dims) for k in context.asset_partition_keys]
+            expr = pl.lit(False)
+            for k in keys:
+                expr = expr | pl.all_horizontal([pl.col(c) == v for c, v in k.items()])
+            lf = lf.filter(expr)
+        return lf.collect()
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    lake = LakeStorage(root_uri=settings.lake_uri())
+    return dg.Definitions(resources={
+        "io_manager": DeltaIOManager(storage=lake),
+        "lake": lake,
+        "files": ProjectFiles(data_dir=str(settings.data_dir()), exports_dir=str(settings.exports_dir())),
+        "params": CarbonParams.from_domain(CalcParams.from_env()),
+    })

@@ -1,0 +1,115 @@
+"""Deterministic emissions per activity line: factor selection, unit conversion, kgCO2e.
+
+Every activity line comes out, matched or not: match_status is one of matched, no_factor,
+out_of_validity, unit_mismatch, and unmatched lines carry em_kgco2e = null and a reason.
+
+Selection, per line: candidates are the factor the line names (requested_factor_id) or those of its
+activity_key; the line's region must equal the factor's when the line gives one; the factor's
+validity must overlap the year, unless its mapping declares ``year_fallback: nearest_earlier``
+and it ended before the year (recorded as a fallback). Tie-break, declared here: namespace
+order (primary_fe_namespace, then fe_namespace_priority), in-validity before fallback, most
+recent valid_from, highest value, then factor_id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from carbon_assets.engine import units
+from carbon_assets.engine.activities import ACTIVITY_SCHEMA
+from carbon_assets.engine.factors import value_under_gwp
+from carbon_assets.engine.params import CalcParams
+
+EMISSION_SCHEMA = {
+    **ACTIVITY_SCHEMA,
+    "match_status": pl.String,
+    "match_note": pl.String,
+    "factor_id": pl.String,
+    "namespace": pl.String,
+    "factor_unit": pl.String,
+    "factor_value": pl.Float64,
+    "gwp_set": pl.String,
+    "gwp_status": pl.String,
+    "conversion": pl.Float64,
+    "quantity_in_factor_unit": pl.Float64,
+    "em_kgco2e": pl.Float64,
+    "dist": pl.String,
+    "dist_p1": pl.Float64,
+    "dist_p2": pl.Float64,
+}
+
+
+def _candidates(line: dict, by_key: dict, by_id: dict) -> list[dict]:
+    if line["requested_factor_id"]:
+        return [by_id[line["requested_factor_id"]]] if line["requested_factor_id"] in by_id else []
+    return by_key.get(line["activity_key"], [])
+
+
+def select_factor(line: dict, candidates: list[dict], year: int, ns_rank: dict[str, int]) -> tuple[dict | None, str, str]:
+    """(factor, match_status, note) for one line."""
+    if not candidates:
+        return None, "no_factor", "no factor for " + (f"factor_id {line['requested_factor_id']}" if line["requested_factor_id"]
+                                                       else f"activity_key {line['activity_key']}")
+    start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    region = line["region"]
+    eligible = []
+    for f in candidates:
+        if f["namespace"] not in ns_rank:
+            continue
+        if region and f["region"] and f["region"] != region:
+            continue
+        vf, vt = f["valid_from"] or dt.date.min, f["valid_to"] or dt.date.max
+        if vf <= end and vt >= start:
+            eligible.append((0, f))
+        elif vt < start and f["year_fallback"] == "nearest_earlier":
+            eligible.append((1, f))
+    if not eligible:
+        where = f" in region {region}" if region else ""
+        return None, "out_of_validity" if any(f["namespace"] in ns_rank for f in candidates) else "no_factor", \
+            f"no factor valid for {year}{where} among {len(candidates)} candidate(s)"
+    eligible.sort(key=lambda e: (ns_rank[e[1]["namespace"]], e[0], -(e[1]["valid_from"] or dt.date.min).toordinal(),
+                                 -e[1]["value_gwp"], e[1]["factor_id"]))
+    fallback, f = eligible[0]
+    notes = [f"namespace {f['namespace']} (rank {ns_rank[f['namespace']] + 1})"]
+    if fallback:
+        notes.append(f"year fallback: factor valid to {f['valid_to']} used for {year}")
+    if not region and f["region"]:
+        notes.append(f"line has no region; factor region {f['region']}")
+    return f, "matched", "; ".join(notes)
+
+
+def compute(activities: pl.DataFrame, factors: pl.DataFrame, params: CalcParams) -> pl.DataFrame:
+    """One emission row per activity row, in EMISSION_SCHEMA."""
+    fac = value_under_gwp(factors, params.default_gwp).to_dicts()
+    by_id = {f["factor_id"]: f for f in fac}
+    by_key: dict[str, list[dict]] = {}
+    for f in fac:
+        if f["activity_key"]:
+            by_key.setdefault(f["activity_key"], []).append(f)
+    ns_rank = {ns: i for i, ns in enumerate(params.namespace_order())}
+    out = []
+    for line in activities.iter_rows(named=True):
+        f, status, note = select_factor(line, _candidates(line, by_key, by_id), int(line["year"]), ns_rank)
+        row = {**line, "match_status": status, "match_note": note, **{k: None for k in list(EMISSION_SCHEMA)[len(ACTIVITY_SCHEMA) + 2:]}}
+        if f is not None:
+            basis = f"{f['unit']} ({f['unit_basis']} CV)" if f["unit_basis"] else f["unit"]
+            try:
+                conv = units.conversion_factor(line["unit"], basis)
+            except (units.DimensionMismatch, units.UnitError) as exc:
+                row.update(match_status="unit_mismatch", match_note=f"{exc}; factor {f['factor_id']} is per {basis}",
+                           factor_id=f["factor_id"], namespace=f["namespace"], factor_unit=basis)
+                out.append(row)
+                continue
+            q = line["quantity"] * conv
+            dist_p2 = f["dist_param"] if f["dist"] == "lognormal" else f["dist_param"] * abs(f["value_gwp"])
+            row.update(factor_id=f["factor_id"], namespace=f["namespace"], factor_unit=basis,
+                       factor_value=f["value_gwp"], gwp_set=params.default_gwp if f["gwp_status"] != "kept_published"
+                       else f["gwp_set"], gwp_status=f["gwp_status"], conversion=conv,
+                       quantity_in_factor_unit=q, em_kgco2e=q * f["value_gwp"], dist=f["dist"],
+                       dist_p1=f["value_gwp"], dist_p2=dist_p2)
+            if line["scope"] is None:  # explicit factor_id line: scope from the factor
+                row["scope"] = f["scope_applicable"]
+        out.append(row)
+    return pl.DataFrame(out, schema=EMISSION_SCHEMA, orient="row") if out else pl.DataFrame(schema=EMISSION_SCHEMA)

@@ -1,0 +1,92 @@
+"""Unit parsing and conversion with pint, with the aliases factor publishers and clients use.
+
+Units are normalised to a pint expression (``"kWh"``, ``"L"``, ``"passenger*km"``, ``"t*km"``...).
+Energy units may carry a calorific basis (``kWh (Gross CV)``, ``kWh PCI``): the basis is kept
+apart from the unit so that gross and net calorific values never silently mix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pint
+
+
+class UnitError(ValueError):
+    """Unknown unit text."""
+
+
+class DimensionMismatch(ValueError):
+    """Two units of different physical dimensions."""
+
+
+_ALIASES = {
+    "litre": "L", "litres": "L", "liter": "L", "liters": "L", "l": "L", "lt": "L",
+    "million litres": "ML", "cubic metres": "m**3", "cubic meters": "m**3", "m3": "m**3", "m³": "m**3",
+    "tonnes": "t", "tonne": "t", "tons": "t", "metric ton": "t", "kilogram": "kg", "kilograms": "kg", "kgs": "kg",
+    "passenger.km": "passenger*km", "passenger km": "passenger*km", "pkm": "passenger*km", "p.km": "passenger*km",
+    "passager.km": "passenger*km",
+    "t.km": "t*km", "tkm": "t*km", "tonne.km": "t*km", "tonne km": "t*km", "tonnes.km": "t*km",
+    "room per night": "room_night", "room night": "room_night", "room nights": "room_night", "nuitée": "room_night",
+    "kwh": "kWh", "mwh": "MWh", "gwh": "GWh", "gj": "GJ", "mj": "MJ", "km": "km", "miles": "mile",
+    "unité": "unit", "unit": "unit", "units": "unit", "item": "unit",
+}
+_BASIS = [
+    (re.compile(r"\s*\(\s*gross\s*cv\s*\)\s*$|\s+pcs$", re.I), "gross"),
+    (re.compile(r"\s*\(\s*net\s*cv\s*\)\s*$|\s+pci$", re.I), "net"),
+]
+
+
+@lru_cache(maxsize=1)
+def registry() -> pint.UnitRegistry:
+    ureg = pint.UnitRegistry(cache_folder=None)
+    ureg.define("passenger = [passenger]")
+    ureg.define("room_night = [room_night]")
+    ureg.define("unit = [item]")
+    return ureg
+
+
+@dataclass(frozen=True)
+class ParsedUnit:
+    expr: str  # pint-parseable expression
+    basis: str | None  # calorific basis for energy units: "gross", "net" or None
+
+
+@lru_cache(maxsize=4096)
+def parse_unit(text: str) -> ParsedUnit:
+    """Parse a publisher's or client's unit text; raise UnitError if pint cannot read it."""
+    if text is None or not str(text).strip():
+        raise UnitError("empty unit")
+    raw = str(text).strip()
+    basis = None
+    for pattern, name in _BASIS:
+        if pattern.search(raw):
+            raw, basis = pattern.sub("", raw).strip(), name
+    expr = _ALIASES.get(raw.lower(), raw)
+    try:
+        registry().parse_units(expr)
+    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError, TypeError,
+            ValueError, AssertionError) as exc:
+        raise UnitError(f"unknown unit {text!r}") from exc
+    return ParsedUnit(expr=expr, basis=basis)
+
+
+@lru_cache(maxsize=4096)
+def conversion_factor(from_unit: str, to_unit: str) -> float:
+    """Multiplier m such that q [from_unit] = q * m [to_unit]; raises on unknown or mismatched units."""
+    src, dst = parse_unit(from_unit), parse_unit(to_unit)
+    if src.basis and dst.basis and src.basis != dst.basis:
+        raise DimensionMismatch(
+            f"calorific basis differs: {from_unit!r} is {src.basis} CV, {to_unit!r} is {dst.basis} CV"
+        )
+    ureg = registry()
+    try:
+        # 15 significant digits: pint's float path gives e.g. 999.9999999999999 for m**3 -> L
+        return float(f"{ureg.Quantity(1.0, src.expr).to(dst.expr).magnitude:.15g}")
+    except pint.errors.DimensionalityError as exc:
+        raise DimensionMismatch(
+            f"cannot convert {from_unit!r} ({ureg.parse_units(src.expr).dimensionality}) "
+            f"to {to_unit!r} ({ureg.parse_units(dst.expr).dimensionality})"
+        ) from exc

@@ -1,0 +1,47 @@
+"""Materialize the graph through the code location's own jobs (used by the CLI and the tests)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from carbon_assets.defs.jobs import emission_factors_job, factor_snapshot_job, tenant_year_job
+from carbon_assets.defs.partitions import TENANTS, namespace_partitions
+from carbon_assets.engine.params import CalcParams, validate_tenant_slug
+
+
+def params_run_config(params: CalcParams) -> dict:
+    """Run config that sets the `params` resource for one run."""
+    cfg = {
+        "github_repo_url": params.github_repo_url, "primary_fe_namespace": params.primary_fe_namespace,
+        "default_gwp": params.default_gwp, "compute_mode": params.compute_mode,
+        "fe_namespace_priority": list(params.fe_namespace_priority), "mc_samples": params.mc_samples,
+        "mc_seed": params.mc_seed,
+    }
+    if params.tenant_name:
+        cfg["tenant_name"] = params.tenant_name
+    return {"resources": {"params": {"config": cfg}}}
+
+
+def _job(defs: dg.Definitions, job: dg.UnresolvedAssetJobDefinition) -> dg.JobDefinition:
+    return defs.resolve_job_def(job.name)
+
+
+def materialize_factors(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[dg.ExecuteInProcessResult]:
+    """Every factor namespace, then the snapshot."""
+    results = [
+        _job(defs, emission_factors_job).execute_in_process(instance=instance, partition_key=ns)
+        for ns in namespace_partitions.get_partition_keys()
+    ]
+    results.append(_job(defs, factor_snapshot_job).execute_in_process(instance=instance))
+    return results
+
+
+def materialize_tenant_year(defs: dg.Definitions, instance: dg.DagsterInstance, tenant: str, year: str,
+                            params: CalcParams, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    validate_tenant_slug(tenant)
+    if tenant not in instance.get_dynamic_partitions(TENANTS):
+        instance.add_dynamic_partitions(TENANTS, [tenant])
+    key = dg.MultiPartitionKey({"tenant": tenant, "year": year})
+    return _job(defs, tenant_year_job).execute_in_process(
+        instance=instance, partition_key=key, run_config=params_run_config(params),
+        tags={"carbon/tenant": tenant}, raise_on_error=raise_on_error)
