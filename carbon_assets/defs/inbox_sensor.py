@@ -33,7 +33,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext, files: ProjectFiles) -> dg
     known = set(context.instance.get_dynamic_partitions(TENANTS))
     new_tenants = sorted({t for t, _ in by_slice} - known)
     runs = [
-        tenant_year_run(t, y, f"inbox|{t}|{y}|" + bytes_sha256("|".join(sorted(f.sha256 for f in fs)).encode()),
+        tenant_year_run(t, y, f"inbox|{t}|{y}|" + bytes_sha256("|".join(sorted({f.sha256 for f in fs})).encode()),
                         **{"carbon/source_files": ",".join(sorted(f.name for f in fs))[:500]})
         for (t, y), fs in sorted(by_slice.items())
     ]

@@ -11,6 +11,7 @@ from carbon_assets.engine.sensitivity import sobol_indices
 
 GROUP_COLS = ["scope", "category"]
 TOTAL = "total"
+ALL = "all"  # category label of a scope subtotal
 DISTRIBUTION_SCHEMA = {
     "tenant": pl.String, "year": pl.String, "scope": pl.String, "category": pl.String,
     "deterministic_kgco2e": pl.Float64, "mean_kgco2e": pl.Float64, "median_kgco2e": pl.Float64,
@@ -26,12 +27,22 @@ def matched_lines(emissions: pl.DataFrame) -> pl.DataFrame:
     return emissions.filter(pl.col("match_status") == "matched")
 
 
+def report_lines(emissions: pl.DataFrame) -> pl.DataFrame:
+    """Matched lines repeated once per report level: (scope, category), (scope, "all"), ("total", "total")."""
+    lines = matched_lines(emissions)
+    return pl.concat([
+        lines,
+        lines.with_columns(pl.lit(ALL).alias("category")),
+        lines.with_columns(pl.lit(TOTAL).alias("scope"), pl.lit(TOTAL).alias("category")),
+    ])
+
+
 def problem_for(emissions: pl.DataFrame) -> montecarlo.McProblem:
-    return montecarlo.build_problem(matched_lines(emissions), GROUP_COLS, with_total=True)
+    return montecarlo.build_problem(report_lines(emissions), GROUP_COLS, with_total=False)
 
 
 def _label(g: tuple) -> tuple[str, str]:
-    return (TOTAL, TOTAL) if g == (None, None) else (g[0], g[1])
+    return g[0], g[1]
 
 
 def distributions(emissions: pl.DataFrame, tenant: str, year: str, params: CalcParams,
@@ -45,11 +56,11 @@ def distributions(emissions: pl.DataFrame, tenant: str, year: str, params: CalcP
     totals = montecarlo.group_totals(problem, params.mc_seed, params.mc_samples, backend=used)
     summary = montecarlo.summarize(totals)
     det = problem.deterministic()
-    counts = {tuple(r[:2]): r[2] for r in lines.group_by(GROUP_COLS).len().rows()}
+    counts = {tuple(r[:2]): r[2] for r in report_lines(emissions).group_by(GROUP_COLS).len().rows()}
     rows = []
     for i, g in enumerate(problem.groups):
         scope, cat = _label(g)
-        n = lines.height if g == (None, None) else counts[g]
+        n = counts[g]
         rows.append({
             "tenant": tenant, "year": year, "scope": scope, "category": cat, "deterministic_kgco2e": float(det[i]),
             "mean_kgco2e": float(summary["mean"][i]), "median_kgco2e": float(summary["median"][i]),
@@ -88,14 +99,21 @@ def export_json(report: pl.DataFrame, emissions: pl.DataFrame, rejects_count: in
         {"scope": r["scope"], "category": r["category"], "deterministic": r["deterministic_kgco2e"],
          "mean": r["mean_kgco2e"], "median": r["median_kgco2e"], "ci_90": [r["p5_kgco2e"], r["p95_kgco2e"]],
          "ci_95": [r["p2_5_kgco2e"], r["p97_5_kgco2e"]], "n_lines": r["n_lines"]}
-        for r in report.filter(pl.col("scope") != TOTAL).sort(GROUP_COLS).iter_rows(named=True)
+        for r in report.filter((pl.col("scope") != TOTAL) & (pl.col("category") != ALL)).sort(GROUP_COLS)
+        .iter_rows(named=True)
     ]
+    scopes = {
+        r["scope"]: {"deterministic": r["deterministic_kgco2e"], "mean": r["mean_kgco2e"],
+                     "ci_90": [r["p5_kgco2e"], r["p95_kgco2e"]]}
+        for r in report.filter(pl.col("category") == ALL).sort("scope").iter_rows(named=True)
+    }
     status = dict(emissions.group_by("match_status").len().sort("match_status").rows())
     return {
         "tenant_id": total["tenant"], "period": total["year"], "signature": total["signature"],
         "summary": {"total_deterministic_kgCO2e": total["deterministic_kgco2e"],
                     "total_mean_kgCO2e": total["mean_kgco2e"], "total_median_kgCO2e": total["median_kgco2e"],
                     "ci_90": [total["p5_kgco2e"], total["p95_kgco2e"]]},
+        "scopes": scopes,
         "breakdown": breakdown,
         "lines": {"by_match_status": status, "rejected_rows": rejects_count},
         "provenance": lineage,

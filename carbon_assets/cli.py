@@ -1,0 +1,136 @@
+"""`carbon-assets`: run the graph from the command line (demo, materialize)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from carbon_assets import settings
+from carbon_assets.engine.params import NAMESPACES, CalcParams, ParameterError
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def _add_param_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("calculation parameters (default: CARBON_<NAME> env var, then built-in default)")
+    g.add_argument("--github-repo-url")
+    g.add_argument("--tenant-name")
+    g.add_argument("--primary-fe-namespace", help=f"one of {', '.join(NAMESPACES)}")
+    g.add_argument("--default-gwp", help="AR5 or AR6")
+    g.add_argument("--compute-mode", help="local, cluster or serverless")
+    g.add_argument("--fe-namespace-priority", help="comma-separated namespaces")
+    g.add_argument("--mc-samples", type=int)
+    g.add_argument("--mc-seed", type=int)
+
+
+def _params(args: argparse.Namespace) -> CalcParams:
+    prio = args.fe_namespace_priority
+    return CalcParams.from_env(
+        github_repo_url=args.github_repo_url, tenant_name=args.tenant_name,
+        primary_fe_namespace=args.primary_fe_namespace, default_gwp=args.default_gwp,
+        compute_mode=args.compute_mode, mc_samples=args.mc_samples, mc_seed=args.mc_seed,
+        fe_namespace_priority=tuple(s.strip() for s in prio.split(",")) if prio else None,
+    )
+
+
+def _instance():
+    """The persistent instance the UI reads: DAGSTER_HOME, default the project root (its dagster.yaml)."""
+    import dagster as dg
+
+    os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def _fmt_t(kg: float) -> str:
+    return f"{kg / 1000:,.2f}"
+
+
+def print_totals(rows: list[dict], out=sys.stdout) -> None:
+    """Totals per tenant, year and scope in tCO2e with the 90% interval (p5-p95)."""
+    head = f"{'tenant':<12} {'year':<5} {'scope':<6} {'tCO2e':>10} {'MC mean':>10} {'90% interval':>24}"
+    print(head, file=out)
+    print("-" * len(head), file=out)
+    for r in rows:
+        interval = f"[{_fmt_t(r['p5_kgco2e'])} - {_fmt_t(r['p95_kgco2e'])}]"
+        print(f"{r['tenant']:<12} {r['year']:<5} {r['scope']:<6} {_fmt_t(r['deterministic_kgco2e']):>10} "
+              f"{_fmt_t(r['mean_kgco2e']):>10} {interval:>24}", file=out)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from carbon_assets import runner
+    from carbon_assets.definitions import defs
+    from carbon_assets.engine import inbox
+
+    params = _params(args)
+    found, refused = inbox.scan(settings.data_dir() / "inbox")
+    for r in refused:
+        print(f"inbox: refused {r.path}: {r.reason}", file=sys.stderr)
+    slices = sorted({(f.tenant, f.year) for f in found})
+    if not slices:
+        print(f"no activity files under {settings.data_dir() / 'inbox'}", file=sys.stderr)
+        return EXIT_INVALID
+    d, instance = defs(), _instance()
+    print(f"lake: {settings.lake_uri()}   dagster home: {os.environ['DAGSTER_HOME']}")
+    print("materializing factor namespaces and the factor snapshot ...")
+    runner.materialize_factors(d, instance)
+    for tenant, year in slices:
+        print(f"materializing {tenant}|{year} ...")
+        runner.materialize_tenant_year(d, instance, tenant, year, params)
+    report = pl.read_delta(f"{settings.lake_uri()}/inventory_report")
+    rows = (report.filter(pl.col("category").is_in(["all", "total"]))
+            .filter(pl.struct("tenant", "year").is_in([{"tenant": t, "year": y} for t, y in slices]))
+            .sort("tenant", "year", "scope").to_dicts())
+    print()
+    print_totals(rows)
+    print()
+    print(f"Delta tables:  {settings.lake_uri()}/<asset>  (e.g. inventory_report, emissions, activity_rejects)")
+    print(f"JSON exports:  {settings.exports_dir()}/<tenant>/<year>/inventory.json")
+    print(f"Dagster UI:    DAGSTER_HOME={os.environ['DAGSTER_HOME']} dagster dev -w workspace.yaml  "
+          "(then open http://127.0.0.1:3000)")
+    return EXIT_OK
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    from carbon_assets import runner
+    from carbon_assets.definitions import defs
+
+    params = _params(args)
+    d, instance = defs(), _instance()
+    if args.factors:
+        runner.materialize_factors(d, instance)
+    result = runner.materialize_tenant_year(d, instance, args.tenant, str(args.year), params, raise_on_error=False)
+    print(f"{args.tenant}|{args.year}: {'success' if result.success else 'FAILED'} (run {result.run_id})")
+    return EXIT_OK if result.success else EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="carbon-assets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="materialize every sample tenant-year in the inbox and print totals")
+    _add_param_flags(demo)
+    demo.set_defaults(func=cmd_demo)
+    mat = sub.add_parser("materialize", help="materialize one tenant-year")
+    mat.add_argument("--tenant", required=True)
+    mat.add_argument("--year", required=True)
+    mat.add_argument("--factors", action="store_true", help="refresh factor namespaces and snapshot first")
+    _add_param_flags(mat)
+    mat.set_defaults(func=cmd_materialize)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ParameterError as exc:
+        print(f"carbon-assets: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())
