@@ -11,7 +11,8 @@ from carbon_assets.defs.config import CarbonParams
 from carbon_assets.defs.partitions import tenant_year, tenant_year_partitions
 from carbon_assets.defs.resources import ProjectFiles
 from carbon_assets.defs.versioning import markdown_table, versioned
-from carbon_assets.engine import activities, emissions as emissions_mod, lineage, reports
+from carbon_assets.engine import activities, lineage, reports
+from carbon_assets.engine import emissions as emissions_mod
 
 CODE_VERSION = settings.asset_code_version()
 
@@ -38,7 +39,7 @@ def _signature(acts: pl.DataFrame, rejects: pl.DataFrame, snapshot: pl.DataFrame
 def emissions(context: dg.AssetExecutionContext, activities: pl.DataFrame, activity_rejects: pl.DataFrame,
               factor_snapshot: pl.DataFrame, files: ProjectFiles, params: CarbonParams):
     """Deterministic kgCO2e per activity line; unmatched lines kept and flagged with their reason."""
-    tenant, year = tenant_year(context)
+    tenant, _ = tenant_year(context)
     p = params.to_domain(tenant)
     em = emissions_mod.compute(activities, factor_snapshot, p)
     sig = _signature(activities, activity_rejects, factor_snapshot, files, tenant, p)

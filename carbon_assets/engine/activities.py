@@ -105,6 +105,65 @@ def _parse_date(text: str) -> dt.date:
     raise ValueError
 
 
+def _row(r: dict, cells: dict, fmap: dict[str, str], mapping: ColumnMapping,
+         vocabulary: dict[str, dict]) -> tuple[dict | None, dict | None]:
+    """(activity, None) for a usable bronze row, (None, reject) otherwise."""
+    base = {"tenant": r["tenant"], "year": r["year"], "source_file": r["source_file"],
+            "source_sha256": r["source_sha256"], "row": r["source_row"]}
+
+    def reject(field: str, value, message: str) -> tuple[None, dict]:
+        return None, {**base, "column": fmap.get(field, field), "value": value, "message": message}
+
+    def get(field: str):
+        return cells.get(fmap[field]) if field in fmap else None
+
+    missing = [f for f in mapping.required if f not in fmap]
+    if missing:
+        return reject(missing[0], None,
+                      f"missing column for {missing[0]!r} (accepted headers: {mapping.columns[missing[0]]})")
+    if "activity_key" not in fmap and "factor_id" not in fmap:
+        return reject("activity_key", None, "missing column: need activity_key or factor_id")
+    empty = next((f for f in mapping.required if not get(f)), None)
+    if empty:
+        return reject(empty, get(empty), f"empty {empty}")
+    try:
+        quantity = float(get("quantity").replace("\u00a0", "").replace(" ", ""))
+    except ValueError:
+        return reject("quantity", get("quantity"), "quantity is not a number")
+    unit_text = get("unit")
+    try:
+        unit = units.parse_unit(unit_text)
+    except units.UnitError:
+        return reject("unit", unit_text, f"unknown unit {unit_text!r}")
+    try:
+        date = _parse_date(get("date"))
+    except ValueError:
+        return reject("date", get("date"), "date is not YYYY-MM-DD or DD/MM/YYYY")
+    if str(date.year) != r["year"]:
+        return reject("date", get("date"), f"date is outside the partition year {r['year']}")
+    key, fid = get("activity_key"), get("factor_id")
+    if not key and not fid:
+        return reject("activity_key", None, "neither activity_key nor factor_id given")
+    if key and key not in vocabulary:
+        return reject("activity_key", key, f"unknown activity_key {key!r} (see data/activity_keys.yaml)")
+    unc = get("quantity_uncertainty_pct")
+    try:
+        unc_pct = float(unc) if unc else None
+    except ValueError:
+        return reject("quantity_uncertainty_pct", unc, "uncertainty is not a number")
+    voc = vocabulary.get(key, {}) if key else {}
+    return {
+        "tenant": r["tenant"], "year": r["year"],
+        "activity_id": activity_id(r["tenant"], r["source_sha256"], r["source_row"]),
+        "date": date, "site": get("site"), "region": get("region"), "description": get("description"),
+        "activity_key": key, "requested_factor_id": fid, "scope": voc.get("scope"),
+        "scope3_category": voc.get("scope3_category"), "category": voc.get("category"),
+        "quantity": quantity, "unit": unit_text.strip() if unit.basis else unit.expr,
+        "quantity_uncertainty_pct": unc_pct, "source_file": r["source_file"],
+        "source_sha256": r["source_sha256"], "source_row": r["source_row"],
+    }, None
+
+
 def normalise(raw: pl.DataFrame, mapping: ColumnMapping, vocabulary: dict[str, dict]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Canonical activities and rejects from bronze rows (see module docstring for the invariant)."""
     accepted: list[dict] = []
@@ -113,69 +172,11 @@ def normalise(raw: pl.DataFrame, mapping: ColumnMapping, vocabulary: dict[str, d
     for r in raw.iter_rows(named=True):
         cells = json.loads(r["cells"])
         fmap = resolved.setdefault(r["source_file"], mapping.resolve(list(cells)))
-        base = {"tenant": r["tenant"], "year": r["year"], "source_file": r["source_file"],
-                "source_sha256": r["source_sha256"], "row": r["source_row"]}
-
-        def reject(field: str, value, message: str) -> None:
-            rejects.append({**base, "column": fmap.get(field, field), "value": value, "message": message})
-
-        def get(field: str):
-            return cells.get(fmap[field]) if field in fmap else None
-
-        missing = [f for f in mapping.required if f not in fmap]
-        if missing:
-            reject(missing[0], None, f"missing column for {missing[0]!r} (accepted headers: {mapping.columns[missing[0]]})")
-            continue
-        if "activity_key" not in fmap and "factor_id" not in fmap:
-            reject("activity_key", None, "missing column: need activity_key or factor_id")
-            continue
-        empty = next((f for f in mapping.required if not get(f)), None)
-        if empty:
-            reject(empty, get(empty), f"empty {empty}")
-            continue
-        try:
-            quantity = float(get("quantity").replace("\u00a0", "").replace(" ", ""))
-        except ValueError:
-            reject("quantity", get("quantity"), "quantity is not a number")
-            continue
-        unit_text = get("unit")
-        try:
-            unit = units.parse_unit(unit_text)
-        except units.UnitError:
-            reject("unit", unit_text, f"unknown unit {unit_text!r}")
-            continue
-        try:
-            date = _parse_date(get("date"))
-        except ValueError:
-            reject("date", get("date"), "date is not YYYY-MM-DD or DD/MM/YYYY")
-            continue
-        if str(date.year) != r["year"]:
-            reject("date", get("date"), f"date is outside the partition year {r['year']}")
-            continue
-        key, fid = get("activity_key"), get("factor_id")
-        if not key and not fid:
-            reject("activity_key", None, "neither activity_key nor factor_id given")
-            continue
-        if key and key not in vocabulary:
-            reject("activity_key", key, f"unknown activity_key {key!r} (see data/activity_keys.yaml)")
-            continue
-        unc = get("quantity_uncertainty_pct")
-        try:
-            unc_pct = float(unc) if unc else None
-        except ValueError:
-            reject("quantity_uncertainty_pct", unc, "uncertainty is not a number")
-            continue
-        voc = vocabulary.get(key, {}) if key else {}
-        accepted.append({
-            "tenant": r["tenant"], "year": r["year"],
-            "activity_id": activity_id(r["tenant"], r["source_sha256"], r["source_row"]),
-            "date": date, "site": get("site"), "region": get("region"), "description": get("description"),
-            "activity_key": key, "requested_factor_id": fid, "scope": voc.get("scope"),
-            "scope3_category": voc.get("scope3_category"), "category": voc.get("category"),
-            "quantity": quantity, "unit": unit_text.strip() if unit.basis else unit.expr,
-            "quantity_uncertainty_pct": unc_pct, "source_file": r["source_file"],
-            "source_sha256": r["source_sha256"], "source_row": r["source_row"],
-        })
+        ok, bad = _row(r, cells, fmap, mapping, vocabulary)
+        if ok is not None:
+            accepted.append(ok)
+        else:
+            rejects.append(bad)
     acts = pl.DataFrame(accepted, schema=ACTIVITY_SCHEMA, orient="row") if accepted else pl.DataFrame(schema=ACTIVITY_SCHEMA)
     rej = pl.DataFrame(rejects, schema=REJECT_SCHEMA, orient="row") if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
     return acts, rej

@@ -139,7 +139,7 @@ def parse_date(text: str | None, *, file: str, row: int, column: str) -> dt.date
 def parse_scope(text: str | None, *, file: str, row: int, column: str) -> str | None:
     if text is None:
         return None
-    m = re.fullmatch(r"(?:scope\s*)?([123])", text.strip(), re.I)
+    m = re.fullmatch(r"(?:scope\s*)?([123])", text.strip(), re.IGNORECASE)
     if m:
         return m.group(1)
     if text.strip().lower().startswith("outside"):
@@ -260,11 +260,7 @@ def _read_file(mapping: Mapping, path: Path) -> pl.DataFrame:
         if u_pct is None and "default_pct" in unc:
             u_pct, u_note = float(unc["default_pct"]), unc.get("note", "mapping default")
         key = cell(r, "activity_key") or next((k["key"] for k in keys if _match(r, k["where"])), None)
-
-        def date_field(field: str):
-            if field in cols:
-                return parse_date(r.get(cols[field]), file=fname, row=rownum, column=cols[field])
-            return dt.date.fromisoformat(str(const[field])) if field in const else None
+        valid_from, valid_to = (_date_field(r, f, cols, const, fname, rownum) for f in ("valid_from", "valid_to"))
 
         rec = {
             "factor_id": fid,
@@ -288,8 +284,8 @@ def _read_file(mapping: Mapping, path: Path) -> pl.DataFrame:
             "dist_convention": unc.get("convention", "lognormal_95") if u_pct else None,
             "dist_param": param_fn(u_pct / 100.0) if u_pct else 0.0,
             "scope_applicable": parse_scope(cell(r, "scope"), file=fname, row=rownum, column=cols.get("scope", "scope")),
-            "valid_from": date_field("valid_from"),
-            "valid_to": date_field("valid_to"),
+            "valid_from": valid_from,
+            "valid_to": valid_to,
             "year_fallback": spec.get("year_fallback", "none"),
             "source_file": fname,
             "source_row": rownum,
@@ -301,6 +297,13 @@ def _read_file(mapping: Mapping, path: Path) -> pl.DataFrame:
         records[fid] = rec
     return pl.DataFrame(list(records.values()), schema=FACTOR_SCHEMA, orient="row") if records else \
         pl.DataFrame(schema=FACTOR_SCHEMA)
+
+
+def _date_field(r: dict, field: str, cols: dict, const: dict, fname: str, rownum: int) -> dt.date | None:
+    """A validity date from its column, else from the mapping's constants."""
+    if field in cols:
+        return parse_date(r.get(cols[field]), file=fname, row=rownum, column=cols[field])
+    return dt.date.fromisoformat(str(const[field])) if field in const else None
 
 
 def read_namespace(mappings_dir: Path, factors_dir: Path, namespace: str) -> tuple[pl.DataFrame, dict]:

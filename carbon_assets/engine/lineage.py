@@ -1,8 +1,10 @@
 """Canonical content hashes and lineage signatures.
 
-A frame's content hash is SHA-256 over an Arrow IPC stream of the frame with its columns in
+A frame's content hash is SHA-256 over a plain Parquet encoding of the frame with its columns in
 the given (schema) order and its rows sorted by every column: the same content always gives
-the same hash. The serialisation format is named in every signature (CANONICAL_FORMAT).
+the same hash. Parquet encodes values only; Arrow IPC copies raw buffers, whose padding bytes
+(validity bitmaps past the last row, string-view prefixes) are not guaranteed to be zeroed.
+The serialisation format is named in every signature (CANONICAL_FORMAT).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-CANONICAL_FORMAT = f"arrow-ipc-sorted/pyarrow-{pa.__version__.split('.')[0]}"
+CANONICAL_FORMAT = f"parquet-plain-sorted/pyarrow-{pa.__version__.split('.')[0]}"
 
 
 def canonical(df: pl.DataFrame) -> pl.DataFrame:
@@ -28,12 +31,10 @@ def canonical(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def frame_bytes(df: pl.DataFrame) -> bytes:
-    table = canonical(df).to_arrow().combine_chunks()
-    table = table.replace_schema_metadata(None)
+    table = canonical(df).to_arrow().replace_schema_metadata(None)
     sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        for batch in table.to_batches():
-            writer.write_batch(batch)
+    pq.write_table(table, sink, compression="none", use_dictionary=False, write_statistics=False,
+                   store_schema=False, row_group_size=max(1, table.num_rows))
     return sink.getvalue()
 
 

@@ -100,8 +100,7 @@ def _read_csv(path: Path, header_row: int, encoding: str, separator: str) -> pl.
         text = raw.decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
         raise InputError(f"cannot decode as {encoding}: {exc}", file=str(path)) from exc
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     header = None
     rows: list[tuple[int, list]] = []

@@ -34,8 +34,8 @@ _ALIASES = {
     "unité": "unit", "unit": "unit", "units": "unit", "item": "unit",
 }
 _BASIS = [
-    (re.compile(r"\s*\(\s*gross\s*cv\s*\)\s*$|\s+pcs$", re.I), "gross"),
-    (re.compile(r"\s*\(\s*net\s*cv\s*\)\s*$|\s+pci$", re.I), "net"),
+    (re.compile(r"\s*\(\s*gross\s*cv\s*\)\s*$|\s+pcs$", re.IGNORECASE), "gross"),
+    (re.compile(r"\s*\(\s*net\s*cv\s*\)\s*$|\s+pci$", re.IGNORECASE), "net"),
 ]
 
 

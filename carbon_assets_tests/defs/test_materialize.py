@@ -68,7 +68,7 @@ def test_rematerializing_is_byte_identical_and_isolated(factors_ready):
 
 
 def test_invalid_run_config_fails_at_launch(factors_ready):
-    tmp, d, inst = factors_ready
+    _, d, inst = factors_ready
     job = d.resolve_job_def("tenant_year_job")
     inst.add_dynamic_partitions("tenants", ["acme-fr"])
     cfg = runner.params_run_config(PARAMS)
@@ -79,7 +79,7 @@ def test_invalid_run_config_fails_at_launch(factors_ready):
 
 
 def test_factor_snapshot_metadata(factors_ready):
-    tmp, d, inst = factors_ready
+    tmp, _, inst = factors_ready
     snap = pl.read_delta(str(tmp / "lake" / "factor_snapshot"))
     assert snap.height == 15 and snap["snapshot_id"].n_unique() == 1
     rec = inst.fetch_materializations(dg.AssetKey("factor_snapshot"), limit=1).records[0]
