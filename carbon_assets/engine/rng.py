@@ -4,7 +4,8 @@ A stream is a 64-bit key derived from (seed, name parts) by SHA-256. Its i-th 64
 SplitMix64's output for state ``key + (i + 1) * GOLDEN`` (mod 2**64): a pure function of
 (key, i), so any draw can be produced in any order, chunk or thread without shared state.
 
-Uniforms use the top 53 bits and a half-step offset, so they lie strictly in (0, 1).
+Uniforms use the top 53 bits and a half-step offset: never 0 (so log is finite); rounding can
+give exactly 1.0 for the top word (probability 2**-53), which yields z = 0, not a NaN.
 Standard normal number s of a stream uses words 2s and 2s+1 (Box-Muller, cosine branch).
 """
 
@@ -43,7 +44,7 @@ def words(keys: np.ndarray, counters: np.ndarray) -> np.ndarray:
 
 
 def uniforms(keys: np.ndarray, counters: np.ndarray) -> np.ndarray:
-    """Uniform doubles strictly inside (0, 1)."""
+    """Uniform doubles in (0, 1]: never 0, exactly 1.0 only for the top word."""
     w = words(keys, counters)
     return ((w >> np.uint64(11)).astype(np.float64) + 0.5) * _TWO_POW_M53
 
