@@ -14,6 +14,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
 def _add_param_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-level", default="WARNING", help="Dagster console log level (default WARNING)")
     g = p.add_argument_group("calculation parameters (default: CARBON_<NAME> env var, then built-in default)")
     g.add_argument("--github-repo-url")
     g.add_argument("--tenant-name")
@@ -77,10 +78,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     d, instance = defs(), _instance()
     print(f"lake: {settings.lake_uri()}   dagster home: {os.environ['DAGSTER_HOME']}")
     print("materializing factor namespaces and the factor snapshot ...")
-    runner.materialize_factors(d, instance)
+    runner.materialize_factors(d, instance, log_level=args.log_level)
     for tenant, year in slices:
         print(f"materializing {tenant}|{year} ...")
-        runner.materialize_tenant_year(d, instance, tenant, year, params)
+        runner.materialize_tenant_year(d, instance, tenant, year, params, log_level=args.log_level)
     report = pl.read_delta(f"{settings.lake_uri()}/inventory_report")
     rows = (report.filter(pl.col("category").is_in(["all", "total"]))
             .filter(pl.struct("tenant", "year").is_in([{"tenant": t, "year": y} for t, y in slices]))
@@ -102,8 +103,9 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     params = _params(args)
     d, instance = defs(), _instance()
     if args.factors:
-        runner.materialize_factors(d, instance)
-    result = runner.materialize_tenant_year(d, instance, args.tenant, str(args.year), params, raise_on_error=False)
+        runner.materialize_factors(d, instance, log_level=args.log_level)
+    result = runner.materialize_tenant_year(d, instance, args.tenant, str(args.year), params, raise_on_error=False,
+                                            log_level=args.log_level)
     print(f"{args.tenant}|{args.year}: {'success' if result.success else 'FAILED'} (run {result.run_id})")
     return EXIT_OK if result.success else EXIT_FAILED
 

@@ -9,8 +9,8 @@ from carbon_assets.defs.partitions import TENANTS, namespace_partitions
 from carbon_assets.engine.params import CalcParams, validate_tenant_slug
 
 
-def params_run_config(params: CalcParams) -> dict:
-    """Run config that sets the `params` resource for one run."""
+def params_run_config(params: CalcParams, log_level: str | None = None) -> dict:
+    """Run config that sets the `params` resource for one run (and the console log level if given)."""
     cfg = {
         "github_repo_url": params.github_repo_url, "primary_fe_namespace": params.primary_fe_namespace,
         "default_gwp": params.default_gwp, "compute_mode": params.compute_mode,
@@ -19,29 +19,37 @@ def params_run_config(params: CalcParams) -> dict:
     }
     if params.tenant_name:
         cfg["tenant_name"] = params.tenant_name
-    return {"resources": {"params": {"config": cfg}}}
+    return {"resources": {"params": {"config": cfg}}, **(_log_config(log_level) or {})}
 
 
 def _job(defs: dg.Definitions, job: dg.UnresolvedAssetJobDefinition) -> dg.JobDefinition:
     return defs.resolve_job_def(job.name)
 
 
-def materialize_factors(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[dg.ExecuteInProcessResult]:
+def _log_config(log_level: str | None) -> dict | None:
+    return {"loggers": {"console": {"config": {"log_level": log_level}}}} if log_level else None
+
+
+def materialize_factors(defs: dg.Definitions, instance: dg.DagsterInstance,
+                        log_level: str | None = None) -> list[dg.ExecuteInProcessResult]:
     """Every factor namespace, then the snapshot."""
     results = [
-        _job(defs, emission_factors_job).execute_in_process(instance=instance, partition_key=ns)
+        _job(defs, emission_factors_job).execute_in_process(instance=instance, partition_key=ns,
+                                                            run_config=_log_config(log_level))
         for ns in namespace_partitions.get_partition_keys()
     ]
-    results.append(_job(defs, factor_snapshot_job).execute_in_process(instance=instance))
+    results.append(_job(defs, factor_snapshot_job).execute_in_process(instance=instance,
+                                                                      run_config=_log_config(log_level)))
     return results
 
 
 def materialize_tenant_year(defs: dg.Definitions, instance: dg.DagsterInstance, tenant: str, year: str,
-                            params: CalcParams, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+                            params: CalcParams, raise_on_error: bool = True,
+                            log_level: str | None = None) -> dg.ExecuteInProcessResult:
     validate_tenant_slug(tenant)
     if tenant not in instance.get_dynamic_partitions(TENANTS):
         instance.add_dynamic_partitions(TENANTS, [tenant])
     key = dg.MultiPartitionKey({"tenant": tenant, "year": year})
     return _job(defs, tenant_year_job).execute_in_process(
-        instance=instance, partition_key=key, run_config=params_run_config(params),
+        instance=instance, partition_key=key, run_config=params_run_config(params, log_level),
         tags={"carbon/tenant": tenant}, raise_on_error=raise_on_error)

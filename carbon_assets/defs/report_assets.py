@@ -9,10 +9,11 @@ import dagster as dg
 import polars as pl
 
 from carbon_assets import settings
+from carbon_assets.defs.config import CarbonParams
 from carbon_assets.defs.partitions import tenant_year, tenant_year_partitions
 from carbon_assets.defs.resources import ProjectFiles
 from carbon_assets.defs.versioning import markdown_table, versioned
-from carbon_assets.engine import reports
+from carbon_assets.engine import lineage, reports
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -30,17 +31,21 @@ def export_path(exports_dir: str | Path, tenant: str, year: str) -> Path:
           code_version=settings.asset_code_version())
 def inventory_report(context: dg.AssetExecutionContext, emission_distributions: pl.DataFrame,
                      emissions: pl.DataFrame, activity_rejects: pl.DataFrame,
-                     files: ProjectFiles) -> dg.Output[pl.DataFrame]:
+                     files: ProjectFiles, params: CarbonParams) -> dg.Output[pl.DataFrame]:
     """Tenant, year, scope, category: deterministic, mean, median, p2.5/p5/p95/p97.5, lines, signature."""
     tenant, year = tenant_year(context)
     if emission_distributions.height == 0:
         raise dg.Failure(f"no matched emission lines for {tenant} {year}: nothing to report")
     sig = emission_distributions["signature"][0]
     report = reports.inventory(emission_distributions, sig)
-    doc = reports.export_json(report, emissions, activity_rejects.height,
-                              {"signature": sig, "code_version": settings.full_code_version(),
-                               "fe_snapshot_id": emissions["snapshot_id"][0],
-                               "github_repo_url": None})
+    inputs = sorted(set(emissions["source_sha256"].to_list()) | set(activity_rejects["source_sha256"].to_list()))
+    doc = reports.export_json(report, emissions, activity_rejects.height, {
+        "raw_inputs_hash": "sha256-" + lineage.bytes_sha256("|".join(inputs).encode()),
+        "fe_snapshot_id": emissions["snapshot_id"][0],
+        "git_commit": settings.full_code_version().rsplit("+git-", 1)[-1],
+        "code_version": settings.full_code_version(),
+        "github_repo_url": params.github_repo_url,
+    })
     path = export_path(files.exports_dir, tenant, year)
     _write_atomic(path, json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
     return versioned(report, lineage_sha256=sig, export_json=dg.MetadataValue.path(str(path)),

@@ -92,13 +92,27 @@ def inventory(distribution: pl.DataFrame, signature: str) -> pl.DataFrame:
     return distribution.with_columns(pl.lit(signature).alias("signature")).select(REPORT_COLUMNS)
 
 
-def export_json(report: pl.DataFrame, emissions: pl.DataFrame, rejects_count: int, lineage: dict) -> dict:
-    """Latest-only JSON for one tenant-year (shape of the client note's calculation result)."""
+def factors_used(emissions: pl.DataFrame) -> dict[tuple[str, str], list[dict]]:
+    """(scope, category) -> the factors its matched lines used, with value and unit."""
+    used = (matched_lines(emissions).select("scope", "category", "factor_id", "factor_value", "factor_unit")
+            .unique().sort("scope", "category", "factor_id"))
+    out: dict[tuple[str, str], list[dict]] = {}
+    for r in used.iter_rows(named=True):
+        out.setdefault((r["scope"], r["category"]), []).append(
+            {"id": r["factor_id"], "value": r["factor_value"], "unit": r["factor_unit"]})
+    return out
+
+
+def export_json(report: pl.DataFrame, emissions: pl.DataFrame, rejects_count: int, provenance: dict) -> dict:
+    """Latest-only JSON for one tenant-year, in the shape of the client note's calculation result
+    (GET /api/v1/calculations/{id}); the calculation id is derived from the signature."""
     total = report.filter(pl.col("scope") == TOTAL).row(0, named=True)
+    fe_used = factors_used(emissions)
     breakdown = [
         {"scope": r["scope"], "category": r["category"], "deterministic": r["deterministic_kgco2e"],
          "mean": r["mean_kgco2e"], "median": r["median_kgco2e"], "ci_90": [r["p5_kgco2e"], r["p95_kgco2e"]],
-         "ci_95": [r["p2_5_kgco2e"], r["p97_5_kgco2e"]], "n_lines": r["n_lines"]}
+         "ci_95": [r["p2_5_kgco2e"], r["p97_5_kgco2e"]], "n_lines": r["n_lines"],
+         "fe_used": fe_used.get((r["scope"], r["category"]), [])}
         for r in report.filter((pl.col("scope") != TOTAL) & (pl.col("category") != ALL)).sort(GROUP_COLS)
         .iter_rows(named=True)
     ]
@@ -109,6 +123,7 @@ def export_json(report: pl.DataFrame, emissions: pl.DataFrame, rejects_count: in
     }
     status = dict(emissions.group_by("match_status").len().sort("match_status").rows())
     return {
+        "calculation_id": "calc-" + total["signature"].removeprefix("sha256-")[:16],
         "tenant_id": total["tenant"], "period": total["year"], "signature": total["signature"],
         "summary": {"total_deterministic_kgCO2e": total["deterministic_kgco2e"],
                     "total_mean_kgCO2e": total["mean_kgco2e"], "total_median_kgCO2e": total["median_kgco2e"],
@@ -116,5 +131,6 @@ def export_json(report: pl.DataFrame, emissions: pl.DataFrame, rejects_count: in
         "scopes": scopes,
         "breakdown": breakdown,
         "lines": {"by_match_status": status, "rejected_rows": rejects_count},
-        "provenance": lineage,
+        "provenance": provenance,
+        "mc_samples_location": None,  # summaries only: the samples are not persisted yet
     }

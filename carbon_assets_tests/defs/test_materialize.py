@@ -44,6 +44,12 @@ def test_tenant_year_into_a_temporary_lake(factors_ready):
     assert doc["signature"] == report["signature"][0]
     assert doc["summary"]["total_deterministic_kgCO2e"] == pytest.approx(total["deterministic_kgco2e"])
     assert doc["lines"]["by_match_status"] == {"matched": 10, "unit_mismatch": 1}
+    assert doc["calculation_id"] == "calc-" + doc["signature"][7:23]
+    assert doc["provenance"]["fe_snapshot_id"].startswith("fs-")
+    assert doc["provenance"]["github_repo_url"] == "https://github.com/incubateur-ademe/nosgestesclimat"
+    elec = next(b for b in doc["breakdown"] if b["category"] == "Purchased electricity")
+    assert elec["fe_used"] == [{"id": "DEFRA:7_400_4000_5", "value": 0.20705, "unit": "kWh"}]
+    assert set(doc["scopes"]) == {"1", "2", "3"}
     checks = {e.check_name: e.passed for e in res.get_asset_check_evaluations()}
     assert checks == {"all_lines_matched": False}  # the mis-keyed litres line is flagged
 
