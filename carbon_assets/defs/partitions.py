@@ -4,6 +4,7 @@ import dagster as dg
 
 from carbon_assets import settings
 from carbon_assets.engine.factors import discover_mappings
+from carbon_assets.engine.params import validate_tenant_slug
 
 TENANTS = "tenants"
 tenant_partitions = dg.DynamicPartitionsDefinition(name=TENANTS)
@@ -18,5 +19,6 @@ namespace_partitions = dg.StaticPartitionsDefinition(
 
 
 def tenant_year(context) -> tuple[str, str]:
+    """(tenant, year) of the run; a tenant added by hand with a bad slug fails here, before any read."""
     keys = context.partition_key.keys_by_dimension
-    return keys["tenant"], keys["year"]
+    return validate_tenant_slug(keys["tenant"]), keys["year"]

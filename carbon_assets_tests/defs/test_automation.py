@@ -106,3 +106,17 @@ def test_cli_rejects_an_invalid_parameter():
                          cwd=PROJECT, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 2
     assert "primary_fe_namespace='GHGP' is invalid; allowed values: ADEME, DEFRA, EPA" in out.stderr
+
+
+def test_a_bad_tenant_partition_added_by_hand_fails_with_the_slug_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARBON_LAKE_URI", str(tmp_path / "lake"))
+    d = defs()
+    with dg.instance_for_test() as inst:
+        inst.add_dynamic_partitions("tenants", ["Acme Corp"])  # the instance itself accepts it
+        result = d.resolve_job_def("tenant_year_job").execute_in_process(
+            instance=inst, raise_on_error=False,
+            partition_key=dg.MultiPartitionKey({"tenant": "Acme Corp", "year": "2024"}))
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        cause = failure.step_failure_data.error.cause
+        assert cause.cls_name == "ParameterError" and "not a valid tenant slug" in cause.message
