@@ -1,4 +1,4 @@
-"""`carbon-assets`: run the graph from the command line (demo, materialize)."""
+"""`carbon-assets`: run the graph from the command line (demo, materialize, bench)."""
 
 from __future__ import annotations
 
@@ -110,6 +110,13 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     return EXIT_OK if result.success else EXIT_FAILED
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from carbon_assets import bench
+
+    bench.run(quick=args.quick, only=args.only)
+    return EXIT_OK  # timings never fail anything; errors raise
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carbon-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("--factors", action="store_true", help="refresh factor namespaces and snapshot first")
     _add_param_flags(mat)
     mat.set_defaults(func=cmd_materialize)
+    bench = sub.add_parser("bench", help="time the uncertainty engine against its baselines (see README, Performance)")
+    bench.add_argument("--quick", action="store_true", help="small sizes (~30 s) instead of the full ones")
+    bench.add_argument("--only", action="append", choices=["naive", "kernel", "sobol", "distributions"],
+                       help="run only this benchmark (repeatable)")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -4,6 +4,13 @@ A mapping (``data/mappings/<source>.yaml``) declares how to read one publisher l
 reading, row filters, column -> field, id template, per-gas rows, constants (region, GWP set,
 validity), uncertainty convention and the activity keys each row can serve. Adding a source
 with an existing layout kind means writing YAML only.
+
+Mapping keys beyond the basics (see data/mappings/ademe_base_carbone.yaml for all of them):
+``read.filters`` (``column: value``, ``column: [values]``, ``column: {in: [...], not_in: [...]}``),
+``unit_pattern`` (regex whose ``unit`` group is the activity unit, e.g. ``kgCO2e/(?P<unit>.+)``),
+``region_map`` + ``region_unmapped`` (keep | error), ``validity`` (period column parsed by declared
+``formats``, optional ``from_column``, ``empty``: open | error), ``tolerate`` (unknown_unit,
+unparsed_validity: such rows are skipped and reported instead of failing the file).
 """
 
 from __future__ import annotations
@@ -96,6 +103,22 @@ def load_mapping(path: Path) -> Mapping:
     if conv not in CONVENTIONS:
         raise InputError(f"unknown uncertainty convention {conv!r}; known: {sorted(CONVENTIONS)}",
                          file=str(path), column="uncertainty.convention", value=conv)
+    for key, allowed in (("region_unmapped", ("keep", "error")), ("tolerate", TOLERABLE)):
+        values = spec.get(key)
+        for v in (values if isinstance(values, list) else [values] if values is not None else []):
+            if v not in allowed:
+                raise InputError(f"{key} must be one of {list(allowed)}", file=str(path), column=key, value=v)
+    validity = spec.get("validity")
+    if validity is not None:
+        if not isinstance(validity, dict) or "period_column" not in validity:
+            raise InputError("validity needs a period_column", file=str(path), column="validity")
+        if validity.get("empty", "error") not in ("open", "error"):
+            raise InputError("validity.empty must be open or error", file=str(path), column="validity.empty",
+                             value=validity.get("empty"))
+        for f in validity.get("formats", []):
+            if f.get("means") not in PERIOD_MEANINGS:
+                raise InputError(f"unknown validity format meaning; known: {list(PERIOD_MEANINGS)}",
+                                 file=str(path), column="validity.formats", value=f.get("means"))
     return Mapping(path=path, spec=spec)
 
 
@@ -150,44 +173,69 @@ def parse_scope(text: str | None, *, file: str, row: int, column: str) -> str | 
 # ---------------------------------------------------------------- normalisation
 
 
-def _col(df: pl.DataFrame, name: str, mapping: Mapping) -> str:
+def _col(df: pl.DataFrame, name: str, mapping: Mapping, path: Path | None = None) -> str:
     if name not in df.columns:
-        raise InputError(f"missing column {name!r} (columns: {df.columns})",
-                         file=str(mapping.path), column=name)
+        hint = ("; the header looks mis-decoded: wrong encoding declared?"
+                if any("Ã" in c or "\ufffd" in c for c in df.columns) else "")
+        where = f" required by mapping {mapping.path.name}" if path is not None else ""
+        raise InputError(f"missing column {name!r}{where}{hint} (columns: {df.columns})",
+                         file=str(path if path is not None else mapping.path), column=name)
     return name
 
 
-def _apply_read_limits(df: pl.DataFrame, read: dict, mapping: Mapping) -> pl.DataFrame:
+def _apply_read_limits(df: pl.DataFrame, read: dict, mapping: Mapping, path: Path | None = None) -> pl.DataFrame:
     stop = read.get("stop_when")
     if stop:
-        col = _col(df, stop["column"], mapping)
+        col = _col(df, stop["column"], mapping, path)
         hits = df.with_row_index("__i").filter(pl.col(col) == stop["equals"])
         if hits.height == 0:
             raise InputError(f"end marker {stop['equals']!r} not found: truncated file?",
-                             file=str(mapping.path), column=col)
+                             file=str(path if path is not None else mapping.path), column=col)
         df = df.head(hits["__i"][0])
-    for col, allowed in (read.get("filters") or {}).items():
-        allowed = allowed if isinstance(allowed, list) else [allowed]
-        df = df.filter(pl.col(_col(df, col, mapping)).is_in(allowed))
+    for col, rule in (read.get("filters") or {}).items():
+        c = pl.col(_col(df, col, mapping, path))
+        if isinstance(rule, dict):  # {in: [...]} and/or {not_in: [...]} (a null cell is never "in")
+            unknown = set(rule) - {"in", "not_in"}
+            if unknown:
+                raise InputError(f"unknown filter operator(s) {sorted(unknown)} (expected in, not_in)",
+                                 file=str(mapping.path), column=f"read.filters.{col}")
+            if "in" in rule:
+                df = df.filter(c.is_in(_as_list(rule["in"])))
+            if "not_in" in rule:
+                df = df.filter(c.is_null() | ~c.is_in(_as_list(rule["not_in"])))
+        else:
+            df = df.filter(c.is_in(_as_list(rule)))
     return df
+
+
+def _as_list(v) -> list:
+    return [str(x) for x in (v if isinstance(v, list) else [v])]
 
 
 def _match(row: dict, where: dict) -> bool:
     return all(row.get(col) == val for col, val in where.items())
 
 
-def read_source(mapping: Mapping, factors_dir: Path) -> pl.DataFrame:
-    """All factors of one mapping, in FACTOR_SCHEMA; raises InputError on any unusable cell."""
-    frames = [_read_file(mapping, path) for path in mapping.files(factors_dir)]
+def read_source(mapping: Mapping, factors_dir: Path, skipped: list[dict] | None = None) -> pl.DataFrame:
+    """All factors of one mapping, in FACTOR_SCHEMA; raises InputError on any unusable cell.
+
+    A mapping may declare ``tolerate: [unknown_unit, unparsed_validity]``: rows with only those
+    problems are left out instead of failing the file, and each is appended to ``skipped`` as
+    {file, row, column, value, reason} so that the caller can count and report them.
+    """
+    frames = [_read_file(mapping, path, skipped) for path in mapping.files(factors_dir)]
     return pl.concat(frames) if frames else pl.DataFrame(schema=FACTOR_SCHEMA)
 
 
-def _read_file(mapping: Mapping, path: Path) -> pl.DataFrame:
+TOLERABLE = ("unknown_unit", "unparsed_validity")
+
+
+def _read_file(mapping: Mapping, path: Path, skipped: list[dict] | None = None) -> pl.DataFrame:
     spec, read = mapping.spec, mapping.spec["read"]
     df = read_text_table(path, fmt=read["format"], sheet=read.get("sheet"),
                          header_row=int(read.get("header_row", 1)), encoding=read.get("encoding", "utf-8"),
                          separator=read.get("separator", ","))
-    df = _apply_read_limits(df, read, mapping)
+    df = _apply_read_limits(df, read, mapping, path)
     cols, const = spec["columns"], spec.get("constants", {})
     decimal = read.get("decimal", ".")
     fname = str(path.name)
@@ -203,8 +251,18 @@ def _read_file(mapping: Mapping, path: Path) -> pl.DataFrame:
     needed = [c for v in cols.values() for c in (v if isinstance(v, list) else [v])]
     if gas_rows:
         needed.append(gas_rows["column"])
+    validity = spec.get("validity")
+    if validity:
+        needed += [validity["period_column"]] + ([validity["from_column"]] if validity.get("from_column") else [])
+    tolerate = set(spec.get("tolerate", []))
+    if tolerate - set(TOLERABLE):
+        raise InputError(f"unknown tolerate entries {sorted(tolerate - set(TOLERABLE))}; known: {list(TOLERABLE)}",
+                         file=str(mapping.path), column="tolerate")
+    unit_pattern = re.compile(spec["unit_pattern"]) if spec.get("unit_pattern") else None
+    region_map = {str(k): str(v) for k, v in (spec.get("region_map") or {}).items()}
+    region_unmapped = spec.get("region_unmapped", "keep")
     for c in needed:
-        _col(df, c, mapping)
+        _col(df, c, mapping, path)
 
     def cell(r: dict, field: str):
         src = cols.get(field)
@@ -250,9 +308,13 @@ def _read_file(mapping: Mapping, path: Path) -> pl.DataFrame:
                              file=fname, row=rownum, column=value_col, value=r.get(value_col))
         unit_text = cell(r, "unit")
         try:
-            parsed = units.parse_unit(unit_text)
-        except units.UnitError:
-            raise InputError("unknown unit", file=fname, row=rownum, column=cols["unit"], value=unit_text) from None
+            parsed = _parse_unit(unit_text, unit_pattern)
+        except units.UnitError as exc:
+            err = InputError(str(exc), file=fname, row=rownum, column=cols["unit"], value=unit_text)
+            if "unknown_unit" in tolerate:
+                _skip(skipped, err)
+                continue
+            raise err from None
         u_col = cols.get("uncertainty_pct")
         u_pct = (parse_number(r.get(u_col), decimal=decimal, file=fname, row=rownum, column=u_col)
                  if u_col else None)
@@ -260,7 +322,23 @@ def _read_file(mapping: Mapping, path: Path) -> pl.DataFrame:
         if u_pct is None and "default_pct" in unc:
             u_pct, u_note = float(unc["default_pct"]), unc.get("note", "mapping default")
         key = cell(r, "activity_key") or next((k["key"] for k in keys if _match(r, k["where"])), None)
-        valid_from, valid_to = (_date_field(r, f, cols, const, fname, rownum) for f in ("valid_from", "valid_to"))
+        if validity:
+            try:
+                valid_from, valid_to = _validity(r, validity, fname, rownum)
+            except InputError as err:
+                if "unparsed_validity" in tolerate and err.column == validity["period_column"]:
+                    _skip(skipped, err)
+                    continue
+                raise
+        else:
+            valid_from, valid_to = (_date_field(r, f, cols, const, fname, rownum) for f in ("valid_from", "valid_to"))
+        region = cell(r, "region")
+        if region is not None and "region" in cols and region_map:
+            if region in region_map:
+                region = region_map[region]
+            elif region_unmapped == "error":
+                raise InputError("region not in the mapping's region_map", file=fname, row=rownum,
+                                 column=cols["region"], value=region)
 
         rec = {
             "factor_id": fid,
@@ -270,7 +348,7 @@ def _read_file(mapping: Mapping, path: Path) -> pl.DataFrame:
             "name": cell(r, "name"),
             "category": cell(r, "category"),
             "activity_key": key,
-            "region": cell(r, "region"),
+            "region": region,
             "unit": parsed.expr,
             "unit_basis": parsed.basis,
             "value_kgco2e": value,
@@ -297,6 +375,87 @@ def _read_file(mapping: Mapping, path: Path) -> pl.DataFrame:
         records[fid] = rec
     return pl.DataFrame(list(records.values()), schema=FACTOR_SCHEMA, orient="row") if records else \
         pl.DataFrame(schema=FACTOR_SCHEMA)
+
+
+def _skip(skipped: list[dict] | None, err: InputError) -> None:
+    if skipped is not None:
+        skipped.append({"file": err.file, "row": err.row, "column": err.column, "value": err.value,
+                        "reason": err.reason})
+
+
+def _parse_unit(text: str | None, pattern: re.Pattern | None) -> units.ParsedUnit:
+    """The activity unit of a factor: ``pattern`` (group ``unit``) extracts it from e.g. ``kgCO2e/kWh PCI``."""
+    if pattern is not None:
+        m = pattern.fullmatch((text or "").strip())
+        if not m:
+            raise units.UnitError(f"unit does not match the mapping's unit_pattern {pattern.pattern!r}")
+        text = m.group("unit")
+    try:
+        return units.parse_unit(text)
+    except units.UnitError:
+        raise units.UnitError("unknown unit") from None
+
+
+# Validity periods as publishers write them. Each ``validity.formats`` entry is a regex (full,
+# case-insensitive match) and what it means; the first format that matches wins.
+_MONTHS = {"jan": 1, "janv": 1, "fév": 2, "fev": 2, "févr": 2, "fevr": 2, "feb": 2, "mar": 3, "mars": 3,
+           "avr": 4, "apr": 4, "mai": 5, "may": 5, "juin": 6, "jun": 6, "juil": 7, "jul": 7, "août": 8,
+           "aout": 8, "aug": 8, "sep": 9, "sept": 9, "oct": 10, "nov": 11, "déc": 12, "dec": 12}
+PERIOD_MEANINGS = ("year", "until_year_end", "until_month_end", "until_excel_serial", "until_date")
+
+
+def parse_period(text: str, formats: list[dict], *, file: str, row: int, column: str
+                 ) -> tuple[dt.date | None, dt.date | None]:
+    """(valid_from or None, valid_to) of a validity cell; None start = take it from elsewhere.
+
+    year: ``Année 2022`` = 2022-01-01..2022-12-31; until_year_end: ``2026`` = until 2026-12-31;
+    until_month_end: ``déc.-18`` = until 2018-12-31; until_excel_serial: ``44631`` = an Excel day
+    number stored as text; until_date: any date parse_date reads.
+    """
+    s = text.strip()
+    for f in formats:
+        means = f.get("means")
+        if means not in PERIOD_MEANINGS:
+            raise InputError(f"unknown validity format meaning {means!r}; known: {list(PERIOD_MEANINGS)}",
+                             file=file, column="validity.formats")
+        m = re.fullmatch(f.get("regex", r"(?P<date>.+)"), s, re.IGNORECASE)
+        if not m:
+            continue
+        g = m.groupdict()
+        if means == "year":
+            y = int(g["year"])
+            return dt.date(y, 1, 1), dt.date(y, 12, 31)
+        if means == "until_year_end":
+            return None, dt.date(int(g["year"]), 12, 31)
+        if means == "until_month_end":
+            month = _MONTHS.get(g["month"].lower().rstrip("."))
+            if month is None:
+                continue
+            y = int(g["year"])
+            y = y + 2000 if y < 100 else y
+            nxt = dt.date(y + (month == 12), month % 12 + 1, 1)
+            return None, nxt - dt.timedelta(days=1)
+        if means == "until_excel_serial":
+            return None, dt.date(1899, 12, 30) + dt.timedelta(days=int(g["serial"]))
+        try:
+            return None, parse_date(g.get("date", s), file=file, row=row, column=column)
+        except InputError:
+            continue
+    raise InputError("validity period not understood by the mapping's validity.formats",
+                     file=file, row=row, column=column, value=text)
+
+
+def _validity(r: dict, validity: dict, fname: str, rownum: int) -> tuple[dt.date | None, dt.date | None]:
+    col, from_col = validity["period_column"], validity.get("from_column")
+    start = parse_date(r.get(from_col), file=fname, row=rownum, column=from_col) if from_col else None
+    text = r.get(col)
+    if text is None:
+        if validity.get("empty", "error") == "open":
+            return start, None
+        raise InputError("empty validity period", file=fname, row=rownum, column=col, value="")
+    vf, vt = parse_period(text, validity.get("formats", [{"means": "until_date"}]), file=fname, row=rownum,
+                          column=col)
+    return (vf if vf is not None else start), vt
 
 
 def _date_field(r: dict, field: str, cols: dict, const: dict, fname: str, rownum: int) -> dt.date | None:

@@ -63,6 +63,22 @@ class McProblem:
         return np.array([rng.stream_key(seed, "factor", f) for f in self.factor_ids], dtype=np.uint64)
 
 
+def fixed_order_sums(lines: pl.DataFrame, keys: list[str], value: str) -> pl.DataFrame:
+    """Sum of ``value`` per ``keys`` as column "q", sorted by ``keys``, reproducible to the bit.
+
+    A hash group-by sums in an order that varies between runs (last-bit differences); here rows are
+    sorted by the keys and then by the value itself, so each segment is summed in an order that
+    depends only on the multiset of values, never on input order or thread count.
+    """
+    ordered = lines.select(*keys, value).sort([*keys, value], nulls_last=True)
+    if ordered.height == 0:
+        return ordered.rename({value: "q"})
+    seg = ordered.select(pl.struct(keys).rle_id().alias("seg"))["seg"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+    q = np.add.reduceat(ordered[value].to_numpy().astype(np.float64), starts)
+    return ordered[starts].select(keys).with_columns(pl.Series("q", q, dtype=pl.Float64))
+
+
 def build_problem(lines: pl.DataFrame, group_cols: list[str], with_total: bool = True) -> McProblem:
     """Build the model from matched emission lines.
 
@@ -73,33 +89,30 @@ def build_problem(lines: pl.DataFrame, group_cols: list[str], with_total: bool =
     factors = (
         lines.select("factor_id", "dist", "dist_p1", "dist_p2").unique("factor_id").sort("factor_id")
     )
-    f_index = {f: i for i, f in enumerate(factors["factor_id"].to_list())}
-    per_group = (
-        lines.group_by([*group_cols, "factor_id"])
-        .agg(pl.col("quantity_in_factor_unit").sum().alias("q"))
-        .sort([*group_cols, "factor_id"], nulls_last=True)
-    )
+    fids = factors["factor_id"]
+    f_pos = pl.Series("i", range(fids.len()), dtype=pl.Int64)
+    per_group = fixed_order_sums(lines, [*group_cols, "factor_id"], "quantity_in_factor_unit")
     labels = per_group.select(group_cols).unique(maintain_order=True).rows()
-    g_index = {lab: i for i, lab in enumerate(labels)}
-    cg = [g_index[r[:-2]] for r in per_group.select([*group_cols, "factor_id", "q"]).rows()]
-    cf = [f_index[f] for f in per_group["factor_id"].to_list()]
-    cq = per_group["q"].to_list()
+    # per_group is sorted by the group columns, so equal labels are contiguous and the run id of the
+    # label is its index in ``labels`` (first-appearance order); vectorised, no per-row Python
+    cg = [per_group.select(pl.struct(group_cols).rle_id()).to_series().cast(pl.Int64).to_numpy()]
+    cf = [per_group["factor_id"].replace_strict(fids, f_pos, return_dtype=pl.Int64).to_numpy()]
+    cq = [per_group["q"].to_numpy()]
     if with_total:
-        total = lines.group_by("factor_id").agg(pl.col("quantity_in_factor_unit").sum().alias("q"))
-        total = total.sort("factor_id")
+        total = fixed_order_sums(lines, ["factor_id"], "quantity_in_factor_unit")
         labels = [*labels, tuple(None for _ in group_cols)]
-        cg += [len(labels) - 1] * total.height
-        cf += [f_index[f] for f in total["factor_id"].to_list()]
-        cq += total["q"].to_list()
+        cg.append(np.full(total.height, len(labels) - 1, dtype=np.int64))
+        cf.append(total["factor_id"].replace_strict(fids, f_pos, return_dtype=pl.Int64).to_numpy())
+        cq.append(total["q"].to_numpy())
     return McProblem(
         factor_ids=tuple(factors["factor_id"].to_list()),
         dist=np.array([DIST_CODES[d] for d in factors["dist"].to_list()], dtype=np.int8),
         p1=factors["dist_p1"].to_numpy().astype(np.float64),
         p2=factors["dist_p2"].to_numpy().astype(np.float64),
         groups=tuple(labels),
-        coef_group=np.asarray(cg, dtype=np.int64),
-        coef_factor=np.asarray(cf, dtype=np.int64),
-        coef_value=np.asarray(cq, dtype=np.float64),
+        coef_group=np.concatenate(cg).astype(np.int64),
+        coef_factor=np.concatenate(cf).astype(np.int64),
+        coef_value=np.concatenate(cq).astype(np.float64),
     )
 
 

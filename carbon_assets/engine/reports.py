@@ -27,9 +27,19 @@ def matched_lines(emissions: pl.DataFrame) -> pl.DataFrame:
     return emissions.filter(pl.col("match_status") == "matched")
 
 
-def report_lines(emissions: pl.DataFrame) -> pl.DataFrame:
-    """Matched lines repeated once per report level: (scope, category), (scope, "all"), ("total", "total")."""
-    lines = matched_lines(emissions)
+MODEL_COLS = [*GROUP_COLS, "factor_id", "dist", "dist_p1", "dist_p2", "quantity_in_factor_unit"]
+
+
+def report_lines(emissions: pl.DataFrame, columns: list[str] | None = None) -> pl.DataFrame:
+    """Matched lines repeated once per report level: (scope, category), (scope, "all"), ("total", "total").
+
+    ``columns`` keeps only those columns (they must include GROUP_COLS); rows and order are the same.
+    """
+    if columns is None:
+        lines = matched_lines(emissions)
+    else:  # project before filtering, so the other columns are never copied
+        lines = emissions.lazy().select([*columns, "match_status"]).filter(pl.col("match_status") == "matched") \
+            .select(columns).collect()
     return pl.concat([
         lines,
         lines.with_columns(pl.lit(ALL).alias("category")),
@@ -38,7 +48,7 @@ def report_lines(emissions: pl.DataFrame) -> pl.DataFrame:
 
 
 def problem_for(emissions: pl.DataFrame) -> montecarlo.McProblem:
-    return montecarlo.build_problem(report_lines(emissions), GROUP_COLS, with_total=False)
+    return montecarlo.build_problem(report_lines(emissions, MODEL_COLS), GROUP_COLS, with_total=False)
 
 
 def _label(g: tuple) -> tuple[str, str]:
@@ -48,15 +58,16 @@ def _label(g: tuple) -> tuple[str, str]:
 def distributions(emissions: pl.DataFrame, tenant: str, year: str, params: CalcParams,
                   backend: str = "auto") -> pl.DataFrame:
     """Monte-Carlo summary per (scope, category) and the total, with the deterministic value beside it."""
-    lines = matched_lines(emissions)
-    if lines.height == 0:
+    levels = report_lines(emissions, MODEL_COLS)  # only the model's columns: bounds memory on big inventories
+    if levels.height == 0:
         return pl.DataFrame(schema=DISTRIBUTION_SCHEMA)
-    problem = problem_for(emissions)
+    problem = montecarlo.build_problem(levels, GROUP_COLS, with_total=False)
     used = "rust" if backend == "rust" or (backend == "auto" and montecarlo.kernel_available()) else "numpy"
     totals = montecarlo.group_totals(problem, params.mc_seed, params.mc_samples, backend=used)
     summary = montecarlo.summarize(totals)
     det = problem.deterministic()
-    counts = {tuple(r[:2]): r[2] for r in report_lines(emissions).group_by(GROUP_COLS).len().rows()}
+    counts = {tuple(r[:2]): r[2] for r in levels.group_by(GROUP_COLS).len().rows()}
+    del levels
     rows = []
     for i, g in enumerate(problem.groups):
         scope, cat = _label(g)

@@ -98,8 +98,15 @@ def _read_csv(path: Path, header_row: int, encoding: str, separator: str) -> pl.
     raw = path.read_bytes()
     try:
         text = raw.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise InputError(f"cannot decode as {encoding}: {exc}", file=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        bad = raw[exc.start:exc.end]
+        raise InputError(f"cannot decode as {encoding} (byte {bad.hex()} at offset {exc.start}); "
+                         "wrong encoding declared?", file=str(path), row=line,
+                         value=raw[raw.rfind(b"\n", 0, exc.start) + 1:exc.end].decode(encoding, "replace")[-40:]
+                         ) from exc
+    except LookupError as exc:
+        raise InputError(f"unknown encoding {encoding!r}", file=str(path)) from exc
     text = text.removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     header = None

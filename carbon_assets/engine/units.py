@@ -32,6 +32,9 @@ _ALIASES = {
     "room per night": "room_night", "room night": "room_night", "room nights": "room_night", "nuitée": "room_night",
     "kwh": "kWh", "mwh": "MWh", "gwh": "GWh", "gj": "GJ", "mj": "MJ", "km": "km", "miles": "mile",
     "unité": "unit", "unit": "unit", "units": "unit", "item": "unit",
+    # ADEME Base Carbone denominators (after the "kgCO2e/" prefix)
+    "kg": "kg", "kg de poids net": "kg", "kg de poids vif": "kg", "kgh2": "kg", "tonne de déchets": "t",
+    "tep": "toe", "heure": "h", "appareil": "unit", "m3.km": "m**3*km",
 }
 _BASIS = [
     (re.compile(r"\s*\(\s*gross\s*cv\s*\)\s*$|\s+pcs$", re.IGNORECASE), "gross"),

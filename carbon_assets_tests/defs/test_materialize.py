@@ -87,9 +87,11 @@ def test_invalid_run_config_fails_at_launch(factors_ready):
 def test_factor_snapshot_metadata(factors_ready):
     tmp, _, inst = factors_ready
     snap = pl.read_delta(str(tmp / "lake" / "factor_snapshot"))
-    assert snap.height == 15 and snap["snapshot_id"].n_unique() == 1
+    # 11 DEFRA + 4 custom + 9 ADEME (recomputed by hand): the ADEME sample has 20 data rows = 10 Elément
+    # + 10 Poste; the Poste rows and the Archivé element 24310 are filtered out -> 20 - 10 - 1 = 9
+    assert snap.height == 24 and snap["snapshot_id"].n_unique() == 1
     rec = inst.fetch_materializations(dg.AssetKey("factor_snapshot"), limit=1).records[0]
     meta = rec.asset_materialization.metadata
     assert meta["snapshot_id"].value == snap["snapshot_id"][0]
     assert meta["delta_version"].value == 0
-    assert meta["factors_by_namespace"].value == {"DEFRA": 11, "custom": 4}
+    assert meta["factors_by_namespace"].value == {"ADEME": 9, "DEFRA": 11, "custom": 4}

@@ -87,3 +87,25 @@ def test_same_factor_same_draws_in_any_problem():
 def test_deterministic_value_uses_published_values():
     p = _problem(["A", "B"], [1, 2], [0.5, 2.0], [0.2, 0.3], [(0, 0, 10.0), (0, 1, 1.0)])
     assert p.deterministic()[0] == pytest.approx(7.0)
+
+
+def test_problem_quantities_do_not_depend_on_row_order():
+    """Group sums are taken in a fixed order: shuffled input rows give bit-identical coefficients."""
+    import polars as pl
+
+    rs = np.random.default_rng(4)
+    n = 50_000
+    lines = pl.DataFrame({
+        "scope": rs.choice(["1", "2", "3"], n), "category": rs.choice(["a", "b"], n),
+        "factor_id": [f"F{i}" for i in rs.integers(0, 40, n)], "dist": ["lognormal"] * n,
+        "dist_p1": 0.0, "dist_p2": 0.1, "quantity_in_factor_unit": rs.lognormal(3, 2, n),
+    }).with_columns(pl.col("dist_p1") + pl.col("factor_id").str.slice(1).cast(pl.Float64) / 10 + 0.1)
+    ref = mc.build_problem(lines, ["scope", "category"])
+    for seed in range(5):
+        p = mc.build_problem(lines.sample(fraction=1.0, shuffle=True, seed=seed), ["scope", "category"])
+        assert p.groups == ref.groups and p.factor_ids == ref.factor_ids
+        assert p.coef_value.tobytes() == ref.coef_value.tobytes()
+        assert p.coef_group.tobytes() == ref.coef_group.tobytes()
+    by_hand = lines.filter(pl.col("factor_id") == "F7")["quantity_in_factor_unit"].to_numpy()
+    total_f7 = ref.coef_value[(ref.coef_group == len(ref.groups) - 1) & (ref.coef_factor == ref.factor_ids.index("F7"))]
+    assert total_f7[0] == pytest.approx(by_hand.sum(), rel=1e-12)
