@@ -6,6 +6,7 @@ import dagster as dg
 
 from carbon_assets.defs.jobs import emission_factors_job, factor_snapshot_job, tenant_year_job
 from carbon_assets.defs.partitions import TENANTS, namespace_partitions
+from carbon_assets.defs.registry_jobs import factor_registry_job
 from carbon_assets.engine.params import CalcParams, validate_tenant_slug
 
 
@@ -32,14 +33,14 @@ def _log_config(log_level: str | None) -> dict | None:
 
 def materialize_factors(defs: dg.Definitions, instance: dg.DagsterInstance,
                         log_level: str | None = None) -> list[dg.ExecuteInProcessResult]:
-    """Every factor namespace, then the snapshot."""
+    """Every factor namespace, then the snapshot, then its publication to the SQL registry."""
     results = [
         _job(defs, emission_factors_job).execute_in_process(instance=instance, partition_key=ns,
                                                             run_config=_log_config(log_level))
         for ns in namespace_partitions.get_partition_keys()
     ]
-    results.append(_job(defs, factor_snapshot_job).execute_in_process(instance=instance,
-                                                                      run_config=_log_config(log_level)))
+    for job in (factor_snapshot_job, factor_registry_job):
+        results.append(_job(defs, job).execute_in_process(instance=instance, run_config=_log_config(log_level)))
     return results
 
 

@@ -28,6 +28,11 @@ def exports_dir() -> Path:
     return Path(os.environ.get("CARBON_EXPORTS_DIR", data_dir() / "exports")).resolve()
 
 
+def db_url() -> str:
+    """CARBON_DB_URL (SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db), default SQLite <data>/registry.sqlite."""
+    return os.environ.get("CARBON_DB_URL") or f"sqlite:///{data_dir() / 'registry.sqlite'}"
+
+
 def asset_code_version() -> str:
     """Deterministic at import: calculation version + Rust kernel version (never a timestamp)."""
     return f"{CALC_VERSION}+kernel-{kernel_version()}"

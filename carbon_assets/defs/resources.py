@@ -8,7 +8,7 @@ import polars as pl
 
 from carbon_assets import settings
 from carbon_assets.defs.config import CarbonParams
-from carbon_assets.engine import delta_io
+from carbon_assets.engine import delta_io, registry
 from carbon_assets.engine.params import CalcParams
 
 
@@ -53,6 +53,23 @@ class LakeStorage(dg.ConfigurableResource):
 
     def storage_options(self) -> dict[str, str] | None:
         return None
+
+
+class RegistryResource(dg.ConfigurableResource):
+    """The SQL factor registry (engine/registry.py): a SQLAlchemy URL, SQLite or postgresql+psycopg://."""
+
+    db_url: str
+
+    def publish(self, snapshot: pl.DataFrame, snapshot_id: str, content_sha256: str,
+                delta_version: int | None) -> registry.PublishResult:
+        engine = registry.make_engine(self.db_url)
+        try:
+            return registry.publish_snapshot(engine, snapshot, snapshot_id, content_sha256, delta_version)
+        finally:
+            engine.dispose()
+
+    def display_url(self) -> str:
+        return registry.redacted(self.db_url)
 
 
 def _slice(partition_key, dims: list[str]) -> dict[str, str]:
@@ -107,5 +124,6 @@ def resources() -> dg.Definitions:
         "io_manager": DeltaIOManager(storage=lake),
         "lake": lake,
         "files": ProjectFiles(data_dir=str(settings.data_dir()), exports_dir=str(settings.exports_dir())),
+        "registry": RegistryResource(db_url=settings.db_url()),
         "params": CarbonParams.from_domain(CalcParams.from_env()),
     })

@@ -8,7 +8,8 @@ activity_key; the line's region must equal the factor's when the line gives one;
 validity must overlap the year, unless its mapping declares ``year_fallback: nearest_earlier``
 and it ended before the year (recorded as a fallback). Tie-break, declared here: namespace
 order (primary_fe_namespace, then fe_namespace_priority), in-validity before fallback, most
-recent valid_from, highest value, then factor_id.
+recent valid_from, highest value, then factor_id. Only candidates whose unit the line's unit converts
+to are considered; when none does, the line is a unit_mismatch against the best-ranked candidate.
 """
 
 from __future__ import annotations
@@ -47,6 +48,19 @@ def _candidates(line: dict, by_key: dict, by_id: dict) -> list[dict]:
     return by_key.get(line["activity_key"], [])
 
 
+def factor_unit(f: dict) -> str:
+    """The factor's denominator with its calorific basis, as units.conversion_factor reads it."""
+    return f"{f['unit']} ({f['unit_basis']} CV)" if f["unit_basis"] else f["unit"]
+
+
+def _convertible(unit: str, f: dict) -> bool:
+    try:
+        units.conversion_factor(unit, factor_unit(f))
+    except (units.DimensionMismatch, units.UnitError):
+        return False
+    return True
+
+
 def select_factor(line: dict, candidates: list[dict], year: int, ns_rank: dict[str, int]) -> tuple[dict | None, str, str]:
     """(factor, match_status, note) for one line."""
     if not candidates:
@@ -55,7 +69,11 @@ def select_factor(line: dict, candidates: list[dict], year: int, ns_rank: dict[s
     start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
     region = line["region"]
     eligible = []
-    for f in candidates:
+    convertible = [f for f in candidates if _convertible(line["unit"], f)]
+    if candidates and not convertible:  # report the mismatch against the best-ranked candidate
+        return min(candidates, key=lambda f: (ns_rank.get(f["namespace"], len(ns_rank)), f["factor_id"])), \
+            "unit_mismatch", ""
+    for f in convertible:
         if f["namespace"] not in ns_rank:
             continue
         if region and f["region"] and f["region"] != region:
@@ -94,7 +112,7 @@ def compute(activities: pl.DataFrame, factors: pl.DataFrame, params: CalcParams)
         f, status, note = select_factor(line, _candidates(line, by_key, by_id), int(line["year"]), ns_rank)
         row = {**line, "match_status": status, "match_note": note, **{k: None for k in list(EMISSION_SCHEMA)[len(ACTIVITY_SCHEMA) + 2:]}}
         if f is not None:
-            basis = f"{f['unit']} ({f['unit_basis']} CV)" if f["unit_basis"] else f["unit"]
+            basis = factor_unit(f)
             try:
                 conv = units.conversion_factor(line["unit"], basis)
             except (units.DimensionMismatch, units.UnitError) as exc:

@@ -10,7 +10,19 @@ Mapping keys beyond the basics (see data/mappings/ademe_base_carbone.yaml for al
 ``unit_pattern`` (regex whose ``unit`` group is the activity unit, e.g. ``kgCO2e/(?P<unit>.+)``),
 ``region_map`` + ``region_unmapped`` (keep | error), ``validity`` (period column parsed by declared
 ``formats``, optional ``from_column``, ``empty``: open | error), ``tolerate`` (unknown_unit,
-unparsed_validity: such rows are skipped and reported instead of failing the file).
+unparsed_validity, empty_value: such rows are skipped and reported instead of failing the file;
+a skipped total row takes its gas rows with it).
+
+More keys, each generic (no Python per publisher):
+``read.null_values`` (cell texts that mean "no value" in this layout, on top of ``-``, ``n/a``,
+``not-supplied``; anything else that is not a number is an error naming file, row, column, value),
+``id.template`` (factor id built from several columns, ``"{activity_id}-{region}"``; every column named
+must be non-empty; the default is ``columns.source_id``), ``variants`` (several factors from one row,
+e.g. USEEIO with / without margins: a list of ``{suffix, name_suffix, columns}``; each variant's
+``columns`` override the mapping's, and its ``suffix`` is appended to the factor id),
+``price_year`` (year of the currency of spend-based factors: ``columns.price_year``,
+``constants.price_year``, or a ``price_year`` group of ``unit_pattern``), and the validity format
+meaning ``year_range`` (``2019-2021`` = 2019-01-01..2021-12-31, groups ``from`` and ``to``).
 """
 
 from __future__ import annotations
@@ -60,6 +72,7 @@ FACTOR_SCHEMA: dict[str, pl.DataType] = {
     "source_file": pl.String,
     "source_row": pl.Int64,
     "source_url": pl.String,
+    "price_year": pl.Int64,  # currency year of spend-based factors (kgCO2e per 2021 USD); null otherwise
 }
 
 # Uncertainty conventions (DOMAIN.md): u = published % read as the half-width of a ~95% interval.
@@ -108,6 +121,7 @@ def load_mapping(path: Path) -> Mapping:
         for v in (values if isinstance(values, list) else [values] if values is not None else []):
             if v not in allowed:
                 raise InputError(f"{key} must be one of {list(allowed)}", file=str(path), column=key, value=v)
+    _check_variants_and_id(spec, path)
     validity = spec.get("validity")
     if validity is not None:
         if not isinstance(validity, dict) or "period_column" not in validity:
@@ -122,6 +136,32 @@ def load_mapping(path: Path) -> Mapping:
     return Mapping(path=path, spec=spec)
 
 
+def _check_variants_and_id(spec: dict, path: Path) -> None:
+    template = (spec.get("id") or {}).get("template")
+    if template is not None and (not isinstance(template, str) or not _TEMPLATE_FIELD.search(template)):
+        raise InputError("id.template must be a string naming at least one {column}", file=str(path),
+                         column="id.template", value=template)
+    variants = spec.get("variants")
+    if variants is None:
+        return
+    if not isinstance(variants, list) or not variants:
+        raise InputError("variants must be a non-empty list", file=str(path), column="variants")
+    suffixes = []
+    for v in variants:
+        if not isinstance(v, dict) or not isinstance(v.get("suffix"), str) or not v["suffix"]:
+            raise InputError("each variant needs a non-empty suffix", file=str(path), column="variants", value=v)
+        if not isinstance(v.get("columns", {}), dict):
+            raise InputError("variant columns must be a mapping", file=str(path), column="variants", value=v)
+        suffixes.append(v["suffix"])
+    if len(set(suffixes)) != len(suffixes):
+        raise InputError("variant suffixes must be unique", file=str(path), column="variants", value=suffixes)
+    if spec.get("gas_rows"):
+        raise InputError("variants cannot be combined with gas_rows", file=str(path), column="variants")
+
+
+_TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
+
+
 def discover_mappings(mappings_dir: Path) -> list[Mapping]:
     return [load_mapping(p) for p in sorted(mappings_dir.glob("*.yaml"))]
 
@@ -133,11 +173,18 @@ def mappings_for_namespace(mappings_dir: Path, namespace: str) -> list[Mapping]:
 # ---------------------------------------------------------------- cell parsing
 
 
-def parse_number(text: str | None, *, decimal: str = ".", file: str, row: int, column: str) -> float | None:
+NULL_TEXTS = ("-", "n/a", "N/A", "not-supplied")
+
+
+def parse_number(text: str | None, *, decimal: str = ".", file: str, row: int, column: str,
+                 null_values: tuple[str, ...] = ()) -> float | None:
+    """A number, or None for an empty cell or one of NULL_TEXTS / the mapping's ``null_values``."""
     if text is None:
         return None
+    if text.strip() in null_values:
+        return None
     s = text.strip().replace("\u00a0", "").replace(" ", "")
-    if s == "" or s in ("-", "n/a", "N/A", "not-supplied"):
+    if s == "" or s in NULL_TEXTS:
         return None
     if decimal == ",":
         s = s.replace(".", "").replace(",", ".") if re.search(r",\d", s) else s
@@ -227,7 +274,7 @@ def read_source(mapping: Mapping, factors_dir: Path, skipped: list[dict] | None 
     return pl.concat(frames) if frames else pl.DataFrame(schema=FACTOR_SCHEMA)
 
 
-TOLERABLE = ("unknown_unit", "unparsed_validity")
+TOLERABLE = ("unknown_unit", "unparsed_validity", "empty_value")
 
 
 def _read_file(mapping: Mapping, path: Path, skipped: list[dict] | None = None) -> pl.DataFrame:
@@ -236,19 +283,29 @@ def _read_file(mapping: Mapping, path: Path, skipped: list[dict] | None = None) 
                          header_row=int(read.get("header_row", 1)), encoding=read.get("encoding", "utf-8"),
                          separator=read.get("separator", ","))
     df = _apply_read_limits(df, read, mapping, path)
-    cols, const = spec["columns"], spec.get("constants", {})
+    base_cols, const = spec["columns"], spec.get("constants", {})
     decimal = read.get("decimal", ".")
+    null_values = tuple(str(v).strip() for v in _as_list(read.get("null_values", [])))
     fname = str(path.name)
     gas_rows = spec.get("gas_rows")
     unc = spec.get("uncertainty", {})
     dist_name, param_fn = CONVENTIONS[unc.get("convention", "lognormal_95")]
     keys = spec.get("activity_keys", [])
-    id_strip = re.compile(spec.get("id", {}).get("strip_suffix", r"(?!)"))
+    id_spec = spec.get("id") or {}
+    id_strip = re.compile(id_spec.get("strip_suffix", r"(?!)"))
+    id_template = id_spec.get("template")
+    id_fields = _TEMPLATE_FIELD.findall(id_template) if id_template else []
+    variants = spec.get("variants") or [{}]
 
-    for field in ("source_id", "unit", "value"):
-        if field not in cols:
+    if "source_id" not in base_cols and not id_template:
+        raise InputError("mapping lacks columns.source_id (or id.template)", file=str(mapping.path),
+                         column="source_id")
+    for field in ("unit", "value"):
+        if any(field not in {**base_cols, **v.get("columns", {})} for v in variants):
             raise InputError(f"mapping lacks columns.{field}", file=str(mapping.path), column=field)
-    needed = [c for v in cols.values() for c in (v if isinstance(v, list) else [v])]
+    needed = list(id_fields)
+    for cols in [base_cols] + [v.get("columns", {}) for v in variants]:
+        needed += [c for v in cols.values() for c in (v if isinstance(v, list) else [v])]
     if gas_rows:
         needed.append(gas_rows["column"])
     validity = spec.get("validity")
@@ -264,7 +321,7 @@ def _read_file(mapping: Mapping, path: Path, skipped: list[dict] | None = None) 
     for c in needed:
         _col(df, c, mapping, path)
 
-    def cell(r: dict, field: str):
+    def cell(r: dict, field: str, cols: dict):
         src = cols.get(field)
         if src is None:
             return const.get(field)
@@ -272,109 +329,154 @@ def _read_file(mapping: Mapping, path: Path, skipped: list[dict] | None = None) 
             return " / ".join(r[c] for c in src if r.get(c))
         return r.get(src)
 
+    def number(r: dict, column: str, rownum: int) -> float | None:
+        return parse_number(r.get(column), decimal=decimal, file=fname, row=rownum, column=column,
+                            null_values=null_values)
+
     records: dict[str, dict] = {}
+    dropped: set[str] = set()  # ids whose total row was skipped (tolerate): their gas rows go with them
     for r in df.iter_rows(named=True):
         rownum = r[ROW_COL]
-        sid_raw = cell(r, "source_id")
-        if not sid_raw:
-            raise InputError("empty factor id", file=fname, row=rownum, column=cols["source_id"])
-        sid = id_strip.sub("", sid_raw)
-        fid = f"{mapping.namespace}:{sid}"
-        value_col = cols["value"]
-        value = parse_number(r.get(value_col), decimal=decimal, file=fname, row=rownum, column=value_col)
-        rec = records.get(fid)
-        if gas_rows:  # one row per gas: the total row opens the record, gas rows fill its gas columns
-            label = r[gas_rows["column"]]
-            if label == gas_rows["total"]:
-                if rec is not None:
-                    raise InputError("duplicate factor id", file=fname, row=rownum, column=cols["source_id"],
-                                     value=sid_raw)
-            else:
-                gas = gas_rows["gases"].get(label)
-                if gas is None:
-                    raise InputError("unknown gas row label", file=fname, row=rownum,
-                                     column=gas_rows["column"], value=label)
-                if rec is None:
-                    raise InputError("gas row before its total row", file=fname, row=rownum,
-                                     column=cols["source_id"], value=sid_raw)
-                rec[gas] = value
-                continue
-        elif rec is not None:
-            raise InputError("duplicate factor id", file=fname, row=rownum, column=cols["source_id"], value=sid_raw)
-        if value is None:
-            raise InputError("empty factor value", file=fname, row=rownum, column=value_col, value="")
-        if value < 0 and not spec.get("allow_negative", False):
-            raise InputError("negative factor value (declare allow_negative in the mapping if intended)",
-                             file=fname, row=rownum, column=value_col, value=r.get(value_col))
-        unit_text = cell(r, "unit")
-        try:
-            parsed = _parse_unit(unit_text, unit_pattern)
-        except units.UnitError as exc:
-            err = InputError(str(exc), file=fname, row=rownum, column=cols["unit"], value=unit_text)
-            if "unknown_unit" in tolerate:
-                _skip(skipped, err)
-                continue
-            raise err from None
-        u_col = cols.get("uncertainty_pct")
-        u_pct = (parse_number(r.get(u_col), decimal=decimal, file=fname, row=rownum, column=u_col)
-                 if u_col else None)
-        u_note = "published" if u_pct is not None else None
-        if u_pct is None and "default_pct" in unc:
-            u_pct, u_note = float(unc["default_pct"]), unc.get("note", "mapping default")
-        key = cell(r, "activity_key") or next((k["key"] for k in keys if _match(r, k["where"])), None)
-        if validity:
-            try:
-                valid_from, valid_to = _validity(r, validity, fname, rownum)
-            except InputError as err:
-                if "unparsed_validity" in tolerate and err.column == validity["period_column"]:
-                    _skip(skipped, err)
-                    continue
-                raise
+        if id_template:
+            for c in id_fields:
+                if not r.get(c):
+                    raise InputError("empty cell in the id template", file=fname, row=rownum, column=c, value="")
+            sid_raw = _TEMPLATE_FIELD.sub(lambda m, row=r: row[m.group(1)], id_template)
+            id_col = id_fields[0]
         else:
-            valid_from, valid_to = (_date_field(r, f, cols, const, fname, rownum) for f in ("valid_from", "valid_to"))
-        region = cell(r, "region")
-        if region is not None and "region" in cols and region_map:
-            if region in region_map:
-                region = region_map[region]
-            elif region_unmapped == "error":
-                raise InputError("region not in the mapping's region_map", file=fname, row=rownum,
-                                 column=cols["region"], value=region)
+            id_col = base_cols["source_id"]
+            sid_raw = cell(r, "source_id", base_cols)
+            if not sid_raw:
+                raise InputError("empty factor id", file=fname, row=rownum, column=id_col)
+        sid = id_strip.sub("", sid_raw)
+        for variant in variants:
+            cols = {**base_cols, **variant.get("columns", {})}
+            fid = f"{mapping.namespace}:{sid}{variant.get('suffix', '')}"
+            value_col = cols["value"]
+            value = number(r, value_col, rownum)
+            rec = records.get(fid)
+            if gas_rows:  # one row per gas: the total row opens the record, gas rows fill its gas columns
+                label = r[gas_rows["column"]]
+                if label == gas_rows["total"]:
+                    if rec is not None or fid in dropped:
+                        raise InputError("duplicate factor id", file=fname, row=rownum, column=id_col,
+                                         value=sid_raw)
+                else:
+                    gas = gas_rows["gases"].get(label)
+                    if gas is None:
+                        raise InputError("unknown gas row label", file=fname, row=rownum,
+                                         column=gas_rows["column"], value=label)
+                    if fid in dropped:
+                        continue
+                    if rec is None:
+                        raise InputError("gas row before its total row", file=fname, row=rownum,
+                                         column=id_col, value=sid_raw)
+                    rec[gas] = value
+                    continue
+            elif rec is not None or fid in dropped:
+                raise InputError("duplicate factor id", file=fname, row=rownum, column=id_col, value=sid_raw)
+            if value is None:
+                err = InputError("empty factor value", file=fname, row=rownum, column=value_col,
+                                 value=r.get(value_col) or "")
+                if "empty_value" in tolerate:
+                    _skip(skipped, err)
+                    dropped.add(fid)
+                    continue
+                raise err
+            if value < 0 and not spec.get("allow_negative", False):
+                raise InputError("negative factor value (declare allow_negative in the mapping if intended)",
+                                 file=fname, row=rownum, column=value_col, value=r.get(value_col))
+            unit_text = cell(r, "unit", cols)
+            try:
+                parsed, unit_groups = _parse_unit(unit_text, unit_pattern)
+            except units.UnitError as exc:
+                err = InputError(str(exc), file=fname, row=rownum, column=cols["unit"], value=unit_text)
+                if "unknown_unit" in tolerate:
+                    _skip(skipped, err)
+                    dropped.add(fid)
+                    continue
+                raise err from None
+            u_col = cols.get("uncertainty_pct")
+            u_pct = number(r, u_col, rownum) if u_col else None
+            u_note = "published" if u_pct is not None else None
+            if u_pct is None and "default_pct" in unc:
+                u_pct, u_note = float(unc["default_pct"]), unc.get("note", "mapping default")
+            key = cell(r, "activity_key", cols) or next((k["key"] for k in keys if _match(r, k["where"])), None)
+            if validity:
+                try:
+                    valid_from, valid_to = _validity(r, validity, fname, rownum)
+                except InputError as err:
+                    if "unparsed_validity" in tolerate and err.column == validity["period_column"]:
+                        _skip(skipped, err)
+                        dropped.add(fid)
+                        continue
+                    raise
+            else:
+                valid_from, valid_to = (_date_field(r, f, cols, const, fname, rownum)
+                                        for f in ("valid_from", "valid_to"))
+            region = cell(r, "region", cols)
+            if region is not None and "region" in cols and region_map:
+                if region in region_map:
+                    region = region_map[region]
+                elif region_unmapped == "error":
+                    raise InputError("region not in the mapping's region_map", file=fname, row=rownum,
+                                     column=cols["region"], value=region)
+            name = cell(r, "name", cols)
+            if name is not None and variant.get("name_suffix"):
+                name += variant["name_suffix"]
 
-        rec = {
-            "factor_id": fid,
-            "namespace": mapping.namespace,
-            "source": mapping.name,
-            "source_id": sid,
-            "name": cell(r, "name"),
-            "category": cell(r, "category"),
-            "activity_key": key,
-            "region": region,
-            "unit": parsed.expr,
-            "unit_basis": parsed.basis,
-            "value_kgco2e": value,
-            "gwp_set": cell(r, "gwp_set"),
-            **{g: None for g in GAS_COLUMNS},
-            "gas_basis": (gas_rows or {}).get("basis") or cell(r, "gas_basis"),
-            "co2_biogenic": None,
-            "uncertainty_pct": u_pct,
-            "uncertainty_note": u_note,
-            "dist": dist_name if u_pct else "none",
-            "dist_convention": unc.get("convention", "lognormal_95") if u_pct else None,
-            "dist_param": param_fn(u_pct / 100.0) if u_pct else 0.0,
-            "scope_applicable": parse_scope(cell(r, "scope"), file=fname, row=rownum, column=cols.get("scope", "scope")),
-            "valid_from": valid_from,
-            "valid_to": valid_to,
-            "year_fallback": spec.get("year_fallback", "none"),
-            "source_file": fname,
-            "source_row": rownum,
-            "source_url": spec.get("source_url"),
-        }
-        for g in (*GAS_COLUMNS, "co2_biogenic"):
-            if g in cols:
-                rec[g] = parse_number(r.get(cols[g]), decimal=decimal, file=fname, row=rownum, column=cols[g])
-        records[fid] = rec
+            rec = {
+                "factor_id": fid,
+                "namespace": mapping.namespace,
+                "source": mapping.name,
+                "source_id": sid,
+                "name": name,
+                "category": cell(r, "category", cols),
+                "activity_key": key,
+                "region": region,
+                "unit": parsed.expr,
+                "unit_basis": parsed.basis,
+                "value_kgco2e": value,
+                "gwp_set": cell(r, "gwp_set", cols),
+                **{g: None for g in GAS_COLUMNS},
+                "gas_basis": (gas_rows or {}).get("basis") or cell(r, "gas_basis", cols),
+                "co2_biogenic": None,
+                "uncertainty_pct": u_pct,
+                "uncertainty_note": u_note,
+                "dist": dist_name if u_pct else "none",
+                "dist_convention": unc.get("convention", "lognormal_95") if u_pct else None,
+                "dist_param": param_fn(u_pct / 100.0) if u_pct else 0.0,
+                "scope_applicable": parse_scope(cell(r, "scope", cols), file=fname, row=rownum,
+                                                column=cols.get("scope", "scope")),
+                "valid_from": valid_from,
+                "valid_to": valid_to,
+                "year_fallback": spec.get("year_fallback", "none"),
+                "source_file": fname,
+                "source_row": rownum,
+                "source_url": spec.get("source_url"),
+                "price_year": _price_year(r, cols, const, unit_groups, fname, rownum),
+            }
+            for g in (*GAS_COLUMNS, "co2_biogenic"):
+                if g in cols:
+                    rec[g] = number(r, cols[g], rownum)
+            records[fid] = rec
     return pl.DataFrame(list(records.values()), schema=FACTOR_SCHEMA, orient="row") if records else \
         pl.DataFrame(schema=FACTOR_SCHEMA)
+
+
+def _price_year(r: dict, cols: dict, const: dict, unit_groups: dict, fname: str, rownum: int) -> int | None:
+    """Currency year of a spend-based factor: column, else unit_pattern group, else constant, else None."""
+    if "price_year" in cols:
+        text, column = r.get(cols["price_year"]), cols["price_year"]
+    elif unit_groups.get("price_year"):
+        text, column = unit_groups["price_year"], cols["unit"]
+    else:
+        return int(const["price_year"]) if const.get("price_year") is not None else None
+    if text is None:
+        return None
+    if not re.fullmatch(r"\s*\d{4}\s*", text):
+        raise InputError("not a price year (expected YYYY)", file=fname, row=rownum, column=column, value=text)
+    return int(text)
 
 
 def _skip(skipped: list[dict] | None, err: InputError) -> None:
@@ -383,15 +485,18 @@ def _skip(skipped: list[dict] | None, err: InputError) -> None:
                         "reason": err.reason})
 
 
-def _parse_unit(text: str | None, pattern: re.Pattern | None) -> units.ParsedUnit:
-    """The activity unit of a factor: ``pattern`` (group ``unit``) extracts it from e.g. ``kgCO2e/kWh PCI``."""
+def _parse_unit(text: str | None, pattern: re.Pattern | None) -> tuple[units.ParsedUnit, dict]:
+    """The activity unit of a factor and the pattern's other named groups (e.g. ``price_year``):
+    ``pattern`` (group ``unit``) extracts it from e.g. ``kgCO2e/kWh PCI``."""
+    groups: dict = {}
     if pattern is not None:
         m = pattern.fullmatch((text or "").strip())
         if not m:
             raise units.UnitError(f"unit does not match the mapping's unit_pattern {pattern.pattern!r}")
+        groups = m.groupdict()
         text = m.group("unit")
     try:
-        return units.parse_unit(text)
+        return units.parse_unit(text), groups
     except units.UnitError:
         raise units.UnitError("unknown unit") from None
 
@@ -401,14 +506,16 @@ def _parse_unit(text: str | None, pattern: re.Pattern | None) -> units.ParsedUni
 _MONTHS = {"jan": 1, "janv": 1, "fév": 2, "fev": 2, "févr": 2, "fevr": 2, "feb": 2, "mar": 3, "mars": 3,
            "avr": 4, "apr": 4, "mai": 5, "may": 5, "juin": 6, "jun": 6, "juil": 7, "jul": 7, "août": 8,
            "aout": 8, "aug": 8, "sep": 9, "sept": 9, "oct": 10, "nov": 11, "déc": 12, "dec": 12}
-PERIOD_MEANINGS = ("year", "until_year_end", "until_month_end", "until_excel_serial", "until_date")
+PERIOD_MEANINGS = ("year", "year_range", "until_year_end", "until_month_end", "until_excel_serial",
+                   "until_date")
 
 
 def parse_period(text: str, formats: list[dict], *, file: str, row: int, column: str
                  ) -> tuple[dt.date | None, dt.date | None]:
     """(valid_from or None, valid_to) of a validity cell; None start = take it from elsewhere.
 
-    year: ``Année 2022`` = 2022-01-01..2022-12-31; until_year_end: ``2026`` = until 2026-12-31;
+    year: ``Année 2022`` = 2022-01-01..2022-12-31; year_range: ``2019-2021`` = 2019-01-01..2021-12-31;
+    until_year_end: ``2026`` = until 2026-12-31;
     until_month_end: ``déc.-18`` = until 2018-12-31; until_excel_serial: ``44631`` = an Excel day
     number stored as text; until_date: any date parse_date reads.
     """
@@ -425,6 +532,11 @@ def parse_period(text: str, formats: list[dict], *, file: str, row: int, column:
         if means == "year":
             y = int(g["year"])
             return dt.date(y, 1, 1), dt.date(y, 12, 31)
+        if means == "year_range":
+            y0, y1 = int(g["from"]), int(g["to"])
+            if y1 < y0:
+                continue
+            return dt.date(y0, 1, 1), dt.date(y1, 12, 31)
         if means == "until_year_end":
             return None, dt.date(int(g["year"]), 12, 31)
         if means == "until_month_end":

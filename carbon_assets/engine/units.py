@@ -3,6 +3,11 @@
 Units are normalised to a pint expression (``"kWh"``, ``"L"``, ``"passenger*km"``, ``"t*km"``...).
 Energy units may carry a calorific basis (``kWh (Gross CV)``, ``kWh PCI``): the basis is kept
 apart from the unit so that gross and net calorific values never silently mix.
+
+Currencies (spend-based factors: kgCO2e per USD, EUR, GBP) are each their own base dimension, so
+nothing converts between currencies implicitly: a EUR spend against a USD factor is a dimension
+mismatch, never a silent 1:1. The price year of a currency denominator is a factor column
+(``price_year``), not part of the unit.
 """
 
 from __future__ import annotations
@@ -35,7 +40,10 @@ _ALIASES = {
     # ADEME Base Carbone denominators (after the "kgCO2e/" prefix)
     "kg": "kg", "kg de poids net": "kg", "kg de poids vif": "kg", "kgh2": "kg", "tonne de déchets": "t",
     "tep": "toe", "heure": "h", "appareil": "unit", "m3.km": "m**3*km",
+    # currencies (ISO 4217 codes), each its own dimension
+    "usd": "USD", "us$": "USD", "eur": "EUR", "€": "EUR", "gbp": "GBP", "£": "GBP",
 }
+CURRENCIES = ("USD", "EUR", "GBP")
 _BASIS = [
     (re.compile(r"\s*\(\s*gross\s*cv\s*\)\s*$|\s+pcs$", re.IGNORECASE), "gross"),
     (re.compile(r"\s*\(\s*net\s*cv\s*\)\s*$|\s+pci$", re.IGNORECASE), "net"),
@@ -48,6 +56,8 @@ def registry() -> pint.UnitRegistry:
     ureg.define("passenger = [passenger]")
     ureg.define("room_night = [room_night]")
     ureg.define("unit = [item]")
+    for code in CURRENCIES:  # no exchange rate: each currency is a base dimension of its own
+        ureg.define(f"{code} = [currency_{code}]")
     return ureg
 
 

@@ -79,7 +79,7 @@ def test_definitions_load_and_validate():
     d = defs()
     dg.Definitions.validate_loadable(d)
     keys = {k.to_user_string() for k in d.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"emission_factors", "factor_snapshot", "raw_activities", "activities", "activity_rejects",
+    assert keys == {"emission_factors", "factor_snapshot", "factor_registry", "raw_activities", "activities", "activity_rejects",
                     "emissions", "emission_distributions", "sensitivity", "inventory_report"}
     out = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
                          cwd=PROJECT, capture_output=True, text=True, timeout=300, check=False)

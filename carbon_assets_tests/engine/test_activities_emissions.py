@@ -116,3 +116,17 @@ def test_year_fallback_is_declared_and_recorded(snapshot):
     em = _compute([_line(year="2025", activity_key="electricity.grid", quantity=1.0, unit="kWh", region="GB")],
                   no_fallback)
     assert em["match_status"][0] == "out_of_validity" and em["em_kgco2e"][0] is None
+
+
+def test_selection_skips_candidates_whose_unit_does_not_convert(snapshot):
+    """Two factors for one key: per km (higher value) and per t.km. A t.km line must use the t.km one."""
+    per_km = snapshot.filter(pl.col("factor_id") == "DEFRA:27_304_3140_14").with_columns(
+        pl.lit("DEFRA:27_304_3140_4").alias("factor_id"), pl.lit("km").alias("unit"),
+        pl.lit(0.87296).alias("value_kgco2e"))
+    both = pl.concat([snapshot, per_km])
+    em = _compute([_line(activity_key="freight.hgv.average", quantity=1000.0, unit="t*km")], both)
+    assert em["factor_id"][0] == "DEFRA:27_304_3140_14" and em["em_kgco2e"][0] == pytest.approx(97.52)
+    em = _compute([_line(activity_key="freight.hgv.average", quantity=10.0, unit="km")], both)
+    assert em["factor_id"][0] == "DEFRA:27_304_3140_4" and em["em_kgco2e"][0] == pytest.approx(8.7296)
+    em = _compute([_line(activity_key="freight.hgv.average", quantity=10.0, unit="kWh")], both)
+    assert em["match_status"][0] == "unit_mismatch" and "cannot convert 'kWh'" in em["match_note"][0]

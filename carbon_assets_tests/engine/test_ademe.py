@@ -4,7 +4,6 @@ import collections
 import copy
 import datetime as dt
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -13,9 +12,8 @@ import pytest
 
 from carbon_assets.engine import factors
 from carbon_assets.engine.errors import InputError
+from carbon_assets_tests.engine.shared_factors import PROJECT, SHARED_FACTORS, shared_file
 
-PROJECT = Path(__file__).resolve().parents[2]
-SHARED_FACTORS = PROJECT.parent / "shared" / "factors"  # real published files, never copied into the project
 MAPPING = PROJECT / "data" / "mappings" / "ademe_base_carbone.yaml"
 SAMPLE = "base_carbone_sample.csv"
 ID_COL, VALUE_COL, UNIT_COL, PERIOD_COL = ("Identifiant de l'élément", "Total poste non décomposé",
@@ -29,14 +27,7 @@ def _one(df: pl.DataFrame, fid: str) -> dict:
 
 
 def _shared_file(name: str) -> Path:
-    path = SHARED_FACTORS / "ademe_base_carbone" / name
-    if not path.exists():
-        msg = (f"real ADEME file {path} not found: the shared factor files are expected in ../shared/factors/ "
-               "next to the project root")
-        if os.environ.get("CI"):
-            pytest.fail(msg + " (CI is set: the real-file tests must run)")
-        pytest.skip(msg)
-    return path
+    return shared_file(f"ademe_base_carbone/{name}")
 
 
 def _variant(**overrides) -> factors.Mapping:
