@@ -19,8 +19,7 @@ CODE_VERSION = settings.asset_code_version()
 
 def _signature(acts: pl.DataFrame, rejects: pl.DataFrame, snapshot: pl.DataFrame, files: ProjectFiles,
                tenant: str, params) -> str:
-    inputs = dict(sorted(set(acts.select("source_file", "source_sha256").rows())
-                         | set(rejects.select("source_file", "source_sha256").rows())))
+    inputs = lineage.input_files(acts, rejects)
     mapping_path = activities.tenant_mapping_path(files.tenants, tenant)
     return lineage.signature(
         inputs=inputs,

@@ -38,7 +38,7 @@ def inventory_report(context: dg.AssetExecutionContext, emission_distributions: 
         raise dg.Failure(f"no matched emission lines for {tenant} {year}: nothing to report")
     sig = emission_distributions["signature"][0]
     report = reports.inventory(emission_distributions, sig)
-    inputs = sorted(set(emissions["source_sha256"].to_list()) | set(activity_rejects["source_sha256"].to_list()))
+    inputs = sorted(set(lineage.input_files(emissions, activity_rejects).values()))
     doc = reports.export_json(report, emissions, activity_rejects.height, {
         "raw_inputs_hash": "sha256-" + lineage.bytes_sha256("|".join(inputs).encode()),
         "fe_snapshot_id": emissions["snapshot_id"][0],

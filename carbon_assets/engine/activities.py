@@ -6,7 +6,6 @@ with the file, row, column, value and a message; it is never silently dropped.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from carbon_assets.engine import units
+from carbon_assets.engine import dates, units
 from carbon_assets.engine.errors import InputError
 from carbon_assets.engine.lineage import bytes_sha256
 from carbon_assets.engine.tables import ROW_COL, read_text_table
@@ -96,15 +95,6 @@ def activity_id(tenant: str, file_sha: str, row: int) -> str:
     return hashlib.sha256(f"{tenant}|{file_sha}|{row}".encode()).hexdigest()[:24]
 
 
-def _parse_date(text: str) -> dt.date:
-    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            return dt.datetime.strptime(text.strip(), fmt).date()
-        except ValueError:
-            pass
-    raise ValueError
-
-
 def _row(r: dict, cells: dict, fmap: dict[str, str], mapping: ColumnMapping,
          vocabulary: dict[str, dict]) -> tuple[dict | None, dict | None]:
     """(activity, None) for a usable bronze row, (None, reject) otherwise."""
@@ -136,9 +126,9 @@ def _row(r: dict, cells: dict, fmap: dict[str, str], mapping: ColumnMapping,
     except units.UnitError:
         return reject("unit", unit_text, f"unknown unit {unit_text!r}")
     try:
-        date = _parse_date(get("date"))
+        date = dates.parse_date(get("date"))
     except ValueError:
-        return reject("date", get("date"), "date is not YYYY-MM-DD or DD/MM/YYYY")
+        return reject("date", get("date"), f"date is not {dates.DATE_HINT}")
     if str(date.year) != r["year"]:
         return reject("date", get("date"), f"date is outside the partition year {r['year']}")
     key, fid = get("activity_key"), get("factor_id")

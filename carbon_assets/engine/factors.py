@@ -36,8 +36,8 @@ from pathlib import Path
 import polars as pl
 import yaml
 
+from carbon_assets.engine import dates, units
 from carbon_assets.engine import gwp as gwp_mod
-from carbon_assets.engine import units
 from carbon_assets.engine.errors import InputError
 from carbon_assets.engine.lineage import file_sha256
 from carbon_assets.engine.tables import ROW_COL, read_text_table
@@ -197,13 +197,11 @@ def parse_number(text: str | None, *, decimal: str = ".", file: str, row: int, c
 def parse_date(text: str | None, *, file: str, row: int, column: str) -> dt.date | None:
     if text is None:
         return None
-    s = text.strip()
-    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y"):
-        try:
-            return dt.datetime.strptime(s, fmt).date()
-        except ValueError:
-            pass
-    raise InputError("not a date (expected YYYY-MM-DD or DD/MM/YYYY)", file=file, row=row, column=column, value=text)
+    try:
+        return dates.parse_date(text)
+    except ValueError:
+        raise InputError(f"not a date (expected {dates.DATE_HINT})", file=file, row=row, column=column,
+                         value=text) from None
 
 
 def parse_scope(text: str | None, *, file: str, row: int, column: str) -> str | None:

@@ -54,6 +54,14 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def input_files(*frames: pl.DataFrame) -> dict[str, str]:
+    """{source_file: source_sha256} over frames that carry both columns (activities, rejects...)."""
+    pairs: set[tuple[str, str]] = set()
+    for f in frames:
+        pairs |= set(f.select("source_file", "source_sha256").unique().rows())
+    return dict(sorted(pairs))
+
+
 def canonical_json(obj) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
