@@ -36,10 +36,10 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from carbon_assets.engine import dates, units
+from carbon_assets.engine import dates, stacked_tables, units
 from carbon_assets.engine import gwp as gwp_mod
 from carbon_assets.engine.errors import InputError
-from carbon_assets.engine.lineage import file_sha256
+from carbon_assets.engine.lineage import bytes_sha256, file_sha256
 from carbon_assets.engine.tables import ROW_COL, read_text_table
 
 GAS_COLUMNS = ("co2_fossil", "ch4_fossil", "ch4_biogenic", "ch4", "n2o", "other")
@@ -69,6 +69,7 @@ FACTOR_SCHEMA: dict[str, pl.DataType] = {
     "valid_from": pl.Date,
     "valid_to": pl.Date,
     "year_fallback": pl.String,
+    "fallback_regions": pl.String,  # line regions this factor may stand in for (mapping's region_fallbacks)
     "source_file": pl.String,
     "source_row": pl.Int64,
     "source_url": pl.String,
@@ -79,6 +80,9 @@ FACTOR_SCHEMA: dict[str, pl.DataType] = {
 CONVENTIONS = {
     "lognormal_95": ("lognormal", lambda u: math.log1p(u) / 1.96),  # median = value, sigma_ln
     "normal_95": ("normal", lambda u: u / 1.96),  # mean = value, relative sd
+    # u read as the relative half-width of the support: mode/centre = value, bounds value*(1 -/+ u)
+    "triangular_halfwidth": ("triangular", lambda u: u),
+    "uniform_halfwidth": ("uniform", lambda u: u),
 }
 
 
@@ -86,6 +90,11 @@ CONVENTIONS = {
 class Mapping:
     path: Path
     spec: dict
+    bases: tuple[Path, ...] = ()  # mappings this one ``extends``, nearest first
+
+    def sha256(self) -> str:
+        """Content hash of the mapping and every mapping it extends (its meaning depends on them)."""
+        return bytes_sha256(b"".join(p.read_bytes() for p in (self.path, *self.bases)))
 
     @property
     def name(self) -> str:
@@ -96,7 +105,11 @@ class Mapping:
         return self.spec["namespace"]
 
     def files(self, factors_dir: Path) -> list[Path]:
-        return [factors_dir / f for f in self.spec["files"]]
+        """Declared files; an entry with a wildcard names the files users drop in (may match none)."""
+        out = []
+        for f in self.spec["files"]:
+            out += sorted(factors_dir.glob(f)) if any(ch in f for ch in "*?[") else [factors_dir / f]
+        return out
 
 
 _REQUIRED = ("source", "namespace", "files", "read", "columns")
@@ -109,6 +122,11 @@ def load_mapping(path: Path) -> Mapping:
         raise InputError(f"invalid YAML: {exc}", file=str(path)) from exc
     if not isinstance(spec, dict):
         raise InputError("a mapping must be a YAML mapping", file=str(path))
+    bases: tuple[Path, ...] = ()
+    if "extends" in spec:  # same layout, other file or format: the base mapping's keys, overridden
+        base = load_mapping(path.parent / str(spec.pop("extends")))
+        bases = (base.path, *base.bases)
+        spec = {**base.spec, **spec, "read": {**base.spec.get("read", {}), **spec.get("read", {})}}
     for key in _REQUIRED:
         if key not in spec:
             raise InputError(f"mapping lacks required key {key!r}", file=str(path), column=key)
@@ -133,7 +151,7 @@ def load_mapping(path: Path) -> Mapping:
             if f.get("means") not in PERIOD_MEANINGS:
                 raise InputError(f"unknown validity format meaning; known: {list(PERIOD_MEANINGS)}",
                                  file=str(path), column="validity.formats", value=f.get("means"))
-    return Mapping(path=path, spec=spec)
+    return Mapping(path=path, spec=spec, bases=bases)
 
 
 def _check_variants_and_id(spec: dict, path: Path) -> None:
@@ -276,16 +294,69 @@ TOLERABLE = ("unknown_unit", "unparsed_validity", "empty_value")
 
 
 def _read_file(mapping: Mapping, path: Path, skipped: list[dict] | None = None) -> pl.DataFrame:
-    spec, read = mapping.spec, mapping.spec["read"]
+    read = mapping.spec["read"]
+    if mapping.spec.get("tables"):  # several tables stacked in one sheet, each its own sub-mapping
+        grid = stacked_tables.read_grid(path, read.get("sheet"))
+        frames = []
+        for table in mapping.spec["tables"]:
+            sub = _table_mapping(mapping, table)
+            df = stacked_tables.cut_table(grid, table, path.name)
+            df = _apply_read_limits(df, {"filters": table.get("filters")}, sub, path)
+            frames.append(_normalise(sub, df, path, skipped))
+        return pl.concat(frames) if frames else pl.DataFrame(schema=FACTOR_SCHEMA)
     df = read_text_table(path, fmt=read["format"], sheet=read.get("sheet"),
                          header_row=int(read.get("header_row", 1)), encoding=read.get("encoding", "utf-8"),
                          separator=read.get("separator", ","))
+    df = _rewrite(df, mapping, path)
     df = _apply_read_limits(df, read, mapping, path)
-    base_cols, const = spec["columns"], spec.get("constants", {})
+    return _normalise(mapping, df, path, skipped)
+
+
+# keys of a ``tables`` entry that locate the table; every other key overrides the mapping's own
+_TABLE_LOCATORS = ("title", "first_row", "end", "expect", "fill_down", "carry", "filters")
+
+
+def _table_mapping(mapping: Mapping, table: dict) -> Mapping:
+    spec = {k: v for k, v in mapping.spec.items() if k != "tables"}
+    spec.update({k: v for k, v in table.items() if k not in _TABLE_LOCATORS})
+    return Mapping(path=mapping.path, spec=spec, bases=mapping.bases)
+
+
+def _rewrite(df: pl.DataFrame, mapping: Mapping, path: Path) -> pl.DataFrame:
+    """``rewrite: {column: {regex: replacement}}``: spellings unified before filters and matching
+    (ADEME writes both "Electricité" and "Électricité")."""
+    for col, rules in (mapping.spec.get("rewrite") or {}).items():
+        c = pl.col(_col(df, col, mapping, path))
+        for pattern, repl in rules.items():
+            c = c.str.replace_all(pattern, repl)
+        df = df.with_columns(c)
+    return df
+
+
+def _gas_scales(gas_units: dict, mapping: Mapping) -> dict[str, float]:
+    """Per-gas multiplier to kg: ``gas_units: {ch4: g}`` for a column in g CH4 per unit."""
+    out = {}
+    for gas, unit in gas_units.items():
+        if gas not in GAS_COLUMNS:
+            raise InputError(f"gas_units names an unknown gas; known: {list(GAS_COLUMNS)}",
+                             file=str(mapping.path), column="gas_units", value=gas)
+        try:
+            out[gas] = units.conversion_factor(str(unit), "kg")
+        except (units.UnitError, units.DimensionMismatch):
+            raise InputError("gas unit is not a mass unit", file=str(mapping.path), column=f"gas_units.{gas}",
+                             value=unit) from None
+    return out
+
+
+def _normalise(mapping: Mapping, df: pl.DataFrame, path: Path, skipped: list[dict] | None) -> pl.DataFrame:
+    """Rows of one frame (a file, or one stacked table of it) -> FACTOR_SCHEMA records."""
+    spec, read = mapping.spec, mapping.spec["read"]
+    base_cols, base_const = spec["columns"], spec.get("constants", {})
     decimal = read.get("decimal", ".")
     null_values = tuple(str(v).strip() for v in _as_list(read.get("null_values", [])))
     fname = str(path.name)
     gas_rows = spec.get("gas_rows")
+    from_gases = bool(spec.get("value_from_gases"))
     unc = spec.get("uncertainty", {})
     dist_name, param_fn = CONVENTIONS[unc.get("convention", "lognormal_95")]
     keys = spec.get("activity_keys", [])
@@ -299,7 +370,10 @@ def _read_file(mapping: Mapping, path: Path, skipped: list[dict] | None = None) 
         raise InputError("mapping lacks columns.source_id (or id.template)", file=str(mapping.path),
                          column="source_id")
     for field in ("unit", "value"):
-        if any(field not in {**base_cols, **v.get("columns", {})} for v in variants):
+        if field == "value" and from_gases:
+            continue
+        if any(field not in {**base_cols, **v.get("columns", {})} and field not in {**base_const, **v.get("constants", {})}
+               for v in variants):
             raise InputError(f"mapping lacks columns.{field}", file=str(mapping.path), column=field)
     needed = list(id_fields)
     for cols in [base_cols] + [v.get("columns", {}) for v in variants]:
@@ -316,10 +390,12 @@ def _read_file(mapping: Mapping, path: Path, skipped: list[dict] | None = None) 
     unit_pattern = re.compile(spec["unit_pattern"]) if spec.get("unit_pattern") else None
     region_map = {str(k): str(v) for k, v in (spec.get("region_map") or {}).items()}
     region_unmapped = spec.get("region_unmapped", "keep")
+    fallback_regions = _fallback_regions(spec.get("region_fallbacks"), mapping)
     for c in needed:
         _col(df, c, mapping, path)
+    scales = [_gas_scales({**(spec.get("gas_units") or {}), **(v.get("gas_units") or {})}, mapping) for v in variants]
 
-    def cell(r: dict, field: str, cols: dict):
+    def cell(r: dict, field: str, cols: dict, const: dict):
         src = cols.get(field)
         if src is None:
             return const.get(field)
@@ -343,15 +419,24 @@ def _read_file(mapping: Mapping, path: Path, skipped: list[dict] | None = None) 
             id_col = id_fields[0]
         else:
             id_col = base_cols["source_id"]
-            sid_raw = cell(r, "source_id", base_cols)
+            sid_raw = cell(r, "source_id", base_cols, base_const)
             if not sid_raw:
                 raise InputError("empty factor id", file=fname, row=rownum, column=id_col)
         sid = id_strip.sub("", sid_raw)
-        for variant in variants:
+        for variant, scale in zip(variants, scales):
             cols = {**base_cols, **variant.get("columns", {})}
+            const = {**base_const, **variant.get("constants", {})}
             fid = f"{mapping.namespace}:{sid}{variant.get('suffix', '')}"
-            value_col = cols["value"]
-            value = number(r, value_col, rownum)
+            gases = {g: number(r, cols[g], rownum) for g in (*GAS_COLUMNS, "co2_biogenic") if g in cols}
+            for g, k in scale.items():
+                if gases.get(g) is not None:
+                    gases[g] *= k
+            if from_gases:  # publisher gives gas masses only: the total under the mapping's GWP set
+                value_col = cols.get("co2_fossil", "value")
+                value = gwp_mod.co2e_of_masses(gases, const.get("gwp_set"))
+            else:
+                value_col = cols["value"]
+                value = number(r, value_col, rownum)
             rec = records.get(fid)
             if gas_rows:  # one row per gas: the total row opens the record, gas rows fill its gas columns
                 label = r[gas_rows["column"]]
@@ -384,11 +469,12 @@ def _read_file(mapping: Mapping, path: Path, skipped: list[dict] | None = None) 
             if value < 0 and not spec.get("allow_negative", False):
                 raise InputError("negative factor value (declare allow_negative in the mapping if intended)",
                                  file=fname, row=rownum, column=value_col, value=r.get(value_col))
-            unit_text = cell(r, "unit", cols)
+            unit_text = cell(r, "unit", cols, const)
             try:
                 parsed, unit_groups = _parse_unit(unit_text, unit_pattern)
             except units.UnitError as exc:
-                err = InputError(str(exc), file=fname, row=rownum, column=cols["unit"], value=unit_text)
+                err = InputError(str(exc), file=fname, row=rownum, column=cols.get("unit", "constants.unit"),
+                                 value=unit_text)
                 if "unknown_unit" in tolerate:
                     _skip(skipped, err)
                     dropped.add(fid)
@@ -399,7 +485,8 @@ def _read_file(mapping: Mapping, path: Path, skipped: list[dict] | None = None) 
             u_note = "published" if u_pct is not None else None
             if u_pct is None and "default_pct" in unc:
                 u_pct, u_note = float(unc["default_pct"]), unc.get("note", "mapping default")
-            key = cell(r, "activity_key", cols) or next((k["key"] for k in keys if _match(r, k["where"])), None)
+            key = cell(r, "activity_key", cols, const) or next((k["key"] for k in keys if _match(r, k["where"])),
+                                                               None)
             if validity:
                 try:
                     valid_from, valid_to = _validity(r, validity, fname, rownum)
@@ -412,14 +499,14 @@ def _read_file(mapping: Mapping, path: Path, skipped: list[dict] | None = None) 
             else:
                 valid_from, valid_to = (_date_field(r, f, cols, const, fname, rownum)
                                         for f in ("valid_from", "valid_to"))
-            region = cell(r, "region", cols)
+            region = cell(r, "region", cols, const)
             if region is not None and "region" in cols and region_map:
                 if region in region_map:
                     region = region_map[region]
                 elif region_unmapped == "error":
                     raise InputError("region not in the mapping's region_map", file=fname, row=rownum,
                                      column=cols["region"], value=region)
-            name = cell(r, "name", cols)
+            name = cell(r, "name", cols, const)
             if name is not None and variant.get("name_suffix"):
                 name += variant["name_suffix"]
 
@@ -429,37 +516,52 @@ def _read_file(mapping: Mapping, path: Path, skipped: list[dict] | None = None) 
                 "source": mapping.name,
                 "source_id": sid,
                 "name": name,
-                "category": cell(r, "category", cols),
+                "category": cell(r, "category", cols, const),
                 "activity_key": key,
                 "region": region,
                 "unit": parsed.expr,
-                "unit_basis": parsed.basis,
+                "unit_basis": parsed.basis or const.get("unit_basis"),
                 "value_kgco2e": value,
-                "gwp_set": cell(r, "gwp_set", cols),
+                "gwp_set": cell(r, "gwp_set", cols, const),
                 **{g: None for g in GAS_COLUMNS},
-                "gas_basis": (gas_rows or {}).get("basis") or cell(r, "gas_basis", cols),
+                "gas_basis": (gas_rows or {}).get("basis") or cell(r, "gas_basis", cols, const),
                 "co2_biogenic": None,
                 "uncertainty_pct": u_pct,
                 "uncertainty_note": u_note,
                 "dist": dist_name if u_pct else "none",
                 "dist_convention": unc.get("convention", "lognormal_95") if u_pct else None,
                 "dist_param": param_fn(u_pct / 100.0) if u_pct else 0.0,
-                "scope_applicable": parse_scope(cell(r, "scope", cols), file=fname, row=rownum,
+                "scope_applicable": parse_scope(cell(r, "scope", cols, const), file=fname, row=rownum,
                                                 column=cols.get("scope", "scope")),
                 "valid_from": valid_from,
                 "valid_to": valid_to,
                 "year_fallback": spec.get("year_fallback", "none"),
+                "fallback_regions": fallback_regions.get(region),
                 "source_file": fname,
                 "source_row": rownum,
                 "source_url": spec.get("source_url"),
                 "price_year": _price_year(r, cols, const, unit_groups, fname, rownum),
             }
-            for g in (*GAS_COLUMNS, "co2_biogenic"):
-                if g in cols:
-                    rec[g] = number(r, cols[g], rownum)
+            rec.update(gases)
             records[fid] = rec
     return pl.DataFrame(list(records.values()), schema=FACTOR_SCHEMA, orient="row") if records else \
         pl.DataFrame(schema=FACTOR_SCHEMA)
+
+
+def _fallback_regions(spec: dict | None, mapping: Mapping) -> dict[str, str]:
+    """``region_fallbacks: {factor region: [line regions it may stand in for] or "*"}`` -> the
+    factor column ``fallback_regions`` ("FR,BE" or "*"), used by selection only when no factor of
+    the line's own region qualifies, and recorded on the emission line."""
+    out = {}
+    for region, serves in (spec or {}).items():
+        if serves == "*":
+            out[str(region)] = "*"
+        elif isinstance(serves, list) and serves and all(isinstance(s, str) for s in serves):
+            out[str(region)] = ",".join(sorted(serves))
+        else:
+            raise InputError('region_fallbacks values must be a list of region codes or "*"',
+                             file=str(mapping.path), column=f"region_fallbacks.{region}", value=serves)
+    return out
 
 
 def _price_year(r: dict, cols: dict, const: dict, unit_groups: dict, fname: str, rownum: int) -> int | None:
@@ -505,7 +607,7 @@ _MONTHS = {"jan": 1, "janv": 1, "fév": 2, "fev": 2, "févr": 2, "fevr": 2, "feb
            "avr": 4, "apr": 4, "mai": 5, "may": 5, "juin": 6, "jun": 6, "juil": 7, "jul": 7, "août": 8,
            "aout": 8, "aug": 8, "sep": 9, "sept": 9, "oct": 10, "nov": 11, "déc": 12, "dec": 12}
 PERIOD_MEANINGS = ("year", "year_range", "until_year_end", "until_month_end", "until_excel_serial",
-                   "until_date")
+                   "until_date", "years_from_start")
 
 
 def parse_period(text: str, formats: list[dict], *, file: str, row: int, column: str
@@ -515,7 +617,8 @@ def parse_period(text: str, formats: list[dict], *, file: str, row: int, column:
     year: ``Année 2022`` = 2022-01-01..2022-12-31; year_range: ``2019-2021`` = 2019-01-01..2021-12-31;
     until_year_end: ``2026`` = until 2026-12-31;
     until_month_end: ``déc.-18`` = until 2018-12-31; until_excel_serial: ``44631`` = an Excel day
-    number stored as text; until_date: any date parse_date reads.
+    number stored as text; until_date: any date parse_date reads; years_from_start: ``3 ans`` = three
+    years from the start date (returned as ("years", 3), resolved by the caller).
     """
     s = text.strip()
     for f in formats:
@@ -545,6 +648,8 @@ def parse_period(text: str, formats: list[dict], *, file: str, row: int, column:
             y = y + 2000 if y < 100 else y
             nxt = dt.date(y + (month == 12), month % 12 + 1, 1)
             return None, nxt - dt.timedelta(days=1)
+        if means == "years_from_start":  # "3 ans": N years from the start date (validity.from_column)
+            return None, ("years", int(g["years"]))
         if means == "until_excel_serial":
             return None, dt.date(1899, 12, 30) + dt.timedelta(days=int(g["serial"]))
         try:
@@ -565,6 +670,12 @@ def _validity(r: dict, validity: dict, fname: str, rownum: int) -> tuple[dt.date
         raise InputError("empty validity period", file=fname, row=rownum, column=col, value="")
     vf, vt = parse_period(text, validity.get("formats", [{"means": "until_date"}]), file=fname, row=rownum,
                           column=col)
+    if isinstance(vt, tuple):  # a duration counted from the start date
+        if start is None:
+            raise InputError("a validity duration needs the mapping's validity.from_column date", file=fname,
+                             row=rownum, column=col, value=text)
+        end = dt.date(start.year + vt[1], start.month, min(start.day, 28)) - dt.timedelta(days=1)
+        return start, end
     return (vf if vf is not None else start), vt
 
 
@@ -580,7 +691,7 @@ def read_namespace(mappings_dir: Path, factors_dir: Path, namespace: str) -> tup
     frames, hashes = [], {}
     for m in mappings_for_namespace(mappings_dir, namespace):
         frames.append(read_source(m, factors_dir))
-        hashes[f"mapping:{m.path.name}"] = file_sha256(m.path)
+        hashes[f"mapping:{m.path.name}"] = m.sha256()
         for f in m.files(factors_dir):
             hashes[f"file:{f.relative_to(factors_dir)}"] = file_sha256(f)
     df = pl.concat(frames) if frames else pl.DataFrame(schema=FACTOR_SCHEMA)
@@ -612,7 +723,8 @@ def value_under_gwp(df: pl.DataFrame, gwp_set: str) -> pl.DataFrame:
             values.append(r["value_kgco2e"])
             status.append("native")
             continue
-        unsplit_ch4 = r["ch4"] not in (None, 0.0)
+        # CO2e contributions of unsplit CH4 (DESNZ) cannot be re-based: fossil and biogenic CH4 differ
+        unsplit_ch4 = r["ch4"] not in (None, 0.0) and r["gas_basis"] != "mass"
         v = None if unsplit_ch4 else gwp_mod.rebase(r, r["gas_basis"], r["gwp_set"], gwp_set)
         values.append(r["value_kgco2e"] if v is None else v)
         status.append("kept_published" if v is None else "rebased")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 
+# "ch4" is methane of unstated origin (IPCC's single value: AR5 28, AR6 27.9); it is used only for
+# gas *masses* whose publisher does not split fossil / biogenic CH4 (US EPA Hub, whose own GWP table
+# lists CH4 28 and N2O 265). Where the split is known, ch4_fossil / ch4_biogenic are used instead.
 GWP = {
-    "AR4": {"co2_fossil": 1.0, "ch4_fossil": 25.0, "ch4_biogenic": 25.0, "n2o": 298.0, "sf6": 22800.0},
-    "AR5": {"co2_fossil": 1.0, "ch4_fossil": 30.0, "ch4_biogenic": 28.0, "n2o": 265.0, "sf6": 23500.0},
-    "AR6": {"co2_fossil": 1.0, "ch4_fossil": 29.8, "ch4_biogenic": 27.0, "n2o": 273.0, "sf6": 25200.0},
+    "AR4": {"co2_fossil": 1.0, "ch4_fossil": 25.0, "ch4_biogenic": 25.0, "ch4": 25.0, "n2o": 298.0, "sf6": 22800.0},
+    "AR5": {"co2_fossil": 1.0, "ch4_fossil": 30.0, "ch4_biogenic": 28.0, "ch4": 28.0, "n2o": 265.0, "sf6": 23500.0},
+    "AR6": {"co2_fossil": 1.0, "ch4_fossil": 29.8, "ch4_biogenic": 27.0, "ch4": 27.9, "n2o": 273.0, "sf6": 25200.0},
 }
 GASES = ("co2_fossil", "ch4_fossil", "ch4_biogenic", "n2o")
+MASS_GASES_UNSPLIT = ("co2_fossil", "ch4", "n2o")
 
 
 def _present(v) -> bool:
@@ -23,6 +27,8 @@ def rebase(gases: dict, basis: str | None, from_set: str | None, to_set: str) ->
     Re-basing needs every gas column present in the split (``other`` GHGs, if any, are kept as
     published because their GWPs are not known per gas).
     """
+    if basis == "mass" and not any(_present(gases.get(g)) for g in ("ch4_fossil", "ch4_biogenic")):
+        return co2e_of_masses(gases, to_set)  # CH4 origin not published: IPCC's unsplit value
     if basis not in ("mass", "co2e") or not all(_present(gases.get(g)) for g in GASES):
         return None
     if basis == "co2e" and from_set not in GWP:
@@ -33,3 +39,10 @@ def rebase(gases: dict, basis: str | None, from_set: str | None, to_set: str) ->
         total += mass * GWP[to_set][g]
     other = gases.get("other")
     return total + (other if _present(other) else 0.0)
+
+
+def co2e_of_masses(gases: dict, gwp_set: str | None) -> float | None:
+    """kg CO2e of CO2 + CH4 (origin not split) + N2O masses in kg; None unless all three are given."""
+    if gwp_set not in GWP or not all(_present(gases.get(g)) for g in MASS_GASES_UNSPLIT):
+        return None
+    return sum(gases[g] * GWP[gwp_set][g] for g in MASS_GASES_UNSPLIT)

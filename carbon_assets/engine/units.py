@@ -40,13 +40,24 @@ _ALIASES = {
     # ADEME Base Carbone denominators (after the "kgCO2e/" prefix)
     "kg": "kg", "kg de poids net": "kg", "kg de poids vif": "kg", "kgh2": "kg", "tonne de déchets": "t",
     "tep": "toe", "heure": "h", "appareil": "unit", "m3.km": "m**3*km",
+    "m²": "m**2", "m2": "m**2", "m² shon": "m**2", "m2 shon": "m**2", "m² de paroi": "m**2", "m² de sol": "m**2",
+    "m² de toiture": "m**2", "m de route": "m", "m3 (n)": "m**3", "ha.an": "hectare*year",
+    "keuro": "kEUR", "euro dépensé": "EUR", "euro": "EUR", "repas": "meal", "personne.mois": "person*month",
+    "plant": "unit", "livre": "unit", "100 feuilles a4": "hectosheet",  # ADEME: a plant, a book (not the pound)
+    "kg de fluide": "kg", "kg de matière active": "kg", "kg de cuir traité": "kg", "kg d'azote épandu": "kg",
+    "kg biognc": "kg", "kg dco éliminée": "kg", "kg ntk": "kg",
+    "tonne de k2o": "t", "tonne de p2o5": "t", "tonne produites": "t", "tonne de clinker": "t",
+    # US EPA GHG Emission Factors Hub denominators
+    "mmbtu": "mmBtu", "short ton": "short_ton", "scf": "ft**3", "gallon": "gallon", "gallons": "gallon",
+    "vehicle-mile": "vehicle*mile", "passenger-mile": "passenger*mile", "short ton-mile": "short_ton*mile",
+    "vehicle.km": "vehicle*km", "vkm": "vehicle*km",
     # currencies (ISO 4217 codes), each its own dimension
     "usd": "USD", "us$": "USD", "eur": "EUR", "€": "EUR", "gbp": "GBP", "£": "GBP",
 }
 CURRENCIES = ("USD", "EUR", "GBP")
 _BASIS = [
-    (re.compile(r"\s*\(\s*gross\s*cv\s*\)\s*$|\s+pcs$", re.IGNORECASE), "gross"),
-    (re.compile(r"\s*\(\s*net\s*cv\s*\)\s*$|\s+pci$", re.IGNORECASE), "net"),
+    (re.compile(r"\s*\(\s*(?:gross\s*cv|pcs|hhv)\s*\)\s*$|(?<=\S)\s*pcs$", re.IGNORECASE), "gross"),
+    (re.compile(r"\s*\(\s*(?:net\s*cv|pci|lhv)\s*\)\s*$|(?<=\S)\s*pci$", re.IGNORECASE), "net"),
 ]
 
 
@@ -56,6 +67,11 @@ def registry() -> pint.UnitRegistry:
     ureg.define("passenger = [passenger]")
     ureg.define("room_night = [room_night]")
     ureg.define("unit = [item]")
+    ureg.define("vehicle = [vehicle]")
+    ureg.define("meal = [meal]")
+    ureg.define("person = [person]")
+    ureg.define("sheet = [sheet]")
+    ureg.define("mmBtu = 1e6 * Btu")  # US "MMBtu": million British thermal units
     for code in CURRENCIES:  # no exchange rate: each currency is a base dimension of its own
         ureg.define(f"{code} = [currency_{code}]")
     return ureg

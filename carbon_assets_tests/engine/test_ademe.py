@@ -53,7 +53,9 @@ def test_sample_loads_exact_rows(ademe):
     assert df["factor_id"].to_list() == ["ADEME:12902", "ADEME:25775", "ADEME:28312", "ADEME:37132", "ADEME:37133",
                                          "ADEME:39789", "ADEME:42513", "ADEME:43643", "ADEME:43739"]
     assert set(df["source"]) == {"ademe_base_carbone"} and set(df["gwp_set"]) == {"AR5"}
-    assert set(hashes) == {"mapping:ademe_base_carbone.yaml", "file:ademe_base_carbone/base_carbone_sample.csv"}
+    # the XLSX mapping takes part (it finds no workbook in data/factors): its hash covers the CSV one it extends
+    assert set(hashes) == {"mapping:ademe_base_carbone.yaml", "mapping:ademe_base_carbone_xlsx.yaml",
+                           "file:ademe_base_carbone/base_carbone_sample.csv"}
 
     grid = _one(df, "ADEME:42513")  # the Elément total, not Elément + its 3 Poste rows (0.0338 + 0.0135 + 0.00474)
     assert grid["value_kgco2e"] == 0.052 and grid["unit"] == "kWh" and grid["unit_basis"] is None
@@ -122,28 +124,43 @@ def test_real_v22_csv_export_through_the_same_mapping():
 
 @pytest.fixture(scope="module")
 def v23():
-    path = _shared_file("Base_Carbone_V23.6-v2.xlsx")
-    mapping = _variant(files=["ademe_base_carbone/" + path.name],
-                       read={**factors.load_mapping(MAPPING).spec["read"], "format": "xlsx",
-                             "sheet": "Base_Carbone_V23.6", "decimal": "."},
-                       tolerate=["unknown_unit", "unparsed_validity"])
+    # the shipped XLSX mapping (extends the CSV one; its wildcard finds the dropped-in workbook)
+    mapping = factors.load_mapping(MAPPING.with_name("ademe_base_carbone_xlsx.yaml"))
+    assert [p.name for p in mapping.files(SHARED_FACTORS)] == [_shared_file("Base_Carbone_V23.6-v2.xlsx").name]
     skipped: list[dict] = []
     return factors.read_source(mapping, SHARED_FACTORS, skipped), skipped
 
 
 def test_real_v23_6_xlsx_counts(v23):
     df, skipped = v23
-    # 18,616 rows: 12,817 Elément, of which 8,163 not Archivé (counted independently with polars on the
-    # sheet read by fastexcel). Of these, 1,645 "Données source" rows are not kgCO2e/... factors, 560 have
-    # a denominator pint cannot read (kg de fluide, keuro (2022) HT, ha.an...) and 3 a validity "3 ans":
-    # all reported as skipped with their row; 5,955 factors remain.
-    assert df.height + len(skipped) == 8163
-    assert df.height == 5955 and df["factor_id"].n_unique() == 5955
-    reasons = collections.Counter((s["column"], s["reason"].split(" ")[0]) for s in skipped)
-    assert reasons == {(UNIT_COL, "unit"): 1645, (UNIT_COL, "unknown"): 560, (PERIOD_COL, "validity"): 3}
-    assert all(s["file"] == "Base_Carbone_V23.6-v2.xlsx" and s["row"] > 1 for s in skipped)
-    assert dict(df.group_by("region").len().rows()) == {"FR": 5259, "Monde": 339, "Outre-mer": 114,
-                                                       "Europe": 75, "Autre pays du monde": 168}
+    # 18,616 rows: 12,817 Elément, of which 8,163 not Archivé, of which 6,518 "Facteur d'émission" (the
+    # other 1,645 are "Données source": kWh/m².an, %... inputs, not factors) - counted independently with
+    # polars on the sheet read by fastexcel. Every denominator parses but "kgH2/100km" (2 rows, reported
+    # as skipped with their row); 6,516 factors remain.
+    assert df.height + len(skipped) == 6518
+    assert df.height == 6516 and df["factor_id"].n_unique() == 6516
+    assert [(s["row"], s["column"], s["value"], s["reason"]) for s in skipped] == [
+        (17747, UNIT_COL, "kgCO2e/kgH2/100km", "unknown unit"), (17749, UNIT_COL, "kgCO2e/kgH2/100km", "unknown unit")]
+    assert all(s["file"] == "Base_Carbone_V23.6-v2.xlsx" for s in skipped)
+    assert df.filter(pl.col("region").is_in(["FR", "Monde", "Outre-mer", "Europe", "Autre pays du monde"])).height \
+        == df.height
+
+
+def test_real_v23_6_units_spellings(v23):
+    df, _ = v23
+    counts = dict(df.group_by("unit").len().rows())
+    # spend: kgCO2e/keuro (2019..2023) HT -> per 1000 EUR with the price year kept apart, 56 rows per year
+    spend = df.filter(pl.col("unit") == "kEUR")
+    assert spend.height == 282 and dict(spend.group_by("price_year").len().rows()) == \
+        {2019: 56, 2020: 56, 2021: 56, 2022: 56, 2023: 56, None: 2}
+    assert counts["EUR"] == 2 and counts["hectare*year"] == 191 and counts["meal"] == 8
+    assert counts["m**2"] == 58 + 3 + 3 + 1 + 1 + 1  # m², m² SHON, m² de paroi, m2 SHON, m² de sol, m² de toiture
+    # kWh PCI (96), KWh PCI (10), kWhPCI (1), kWh (PCI) (1): one net-calorific-value denominator; kWh PCS (3) gross
+    basis = dict(df.filter(pl.col("unit") == "kWh").group_by("unit_basis").len().rows())
+    assert basis == {None: 1287, "net": 108, "gross": 3}
+    # "Électricité" and "Electricité" both occur in the published names: one spelling after the mapping
+    assert df.filter(pl.col("name").str.starts_with("Électricité")).height == 0
+    assert df.filter(pl.col("name").str.starts_with("Electricité")).height > 100
 
 
 def test_real_v23_6_reference_values(v23):
@@ -198,8 +215,10 @@ def test_validity_formats_of_the_mapping(text, expected):
 def test_unparsed_validity_names_the_cell():
     formats = factors.load_mapping(MAPPING).spec["validity"]["formats"]
     with pytest.raises(InputError) as err:
-        factors.parse_period("3 ans", formats, file="f.csv", row=9, column=PERIOD_COL)
-    assert (err.value.file, err.value.row, err.value.column, err.value.value) == ("f.csv", 9, PERIOD_COL, "3 ans")
+        factors.parse_period("bientôt", formats, file="f.csv", row=9, column=PERIOD_COL)
+    assert (err.value.file, err.value.row, err.value.column, err.value.value) == ("f.csv", 9, PERIOD_COL, "bientôt")
+    # "3 ans" = three years from the element's creation date (validity.from_column)
+    assert factors.parse_period("3 ans", formats, file="f.csv", row=9, column=PERIOD_COL) == (None, ("years", 3))
 
 
 # ------------------------------------------------------------------ (d) bad input
@@ -240,8 +259,8 @@ def test_utf8_file_read_as_cp1252_is_caught_at_the_header(tmp_path, data_dir):
     dst.write_bytes(_sample_text(data_dir).encode("utf-8"))  # cp1252 decodes any byte: mojibake, no error
     with pytest.raises(InputError, match="wrong encoding declared") as err:
         _read(root)
-    # the first accented column the mapping needs (its row filter on the status) is not found
-    assert (err.value.file, err.value.column) == (str(dst), "Statut de l'élément")
+    # the first accented column the mapping needs (its spelling rewrite of the names) is not found
+    assert (err.value.file, err.value.column) == (str(dst), "Nom base français")
 
 
 def test_wrong_separator_names_file(tmp_path, data_dir):
@@ -278,11 +297,11 @@ def test_missing_column_and_unparsed_validity(tmp_path, data_dir):
     root = _copy(tmp_path, data_dir, csv_text=text.replace(";Incertitude;", ";Incertitude (%);", 1))
     with pytest.raises(InputError, match="missing column 'Incertitude'"):
         _read(root)
-    (root / "factors" / "ademe_base_carbone" / SAMPLE).write_bytes(text.replace(";Année 2022;", ";3 ans;", 1)
+    (root / "factors" / "ademe_base_carbone" / SAMPLE).write_bytes(text.replace(";Année 2022;", ";bientôt;", 1)
                                                                    .encode("cp1252"))
     with pytest.raises(InputError, match="validity period") as err:
         _read(root)
-    assert (err.value.file, err.value.row, err.value.column, err.value.value) == (SAMPLE, 2, PERIOD_COL, "3 ans")
+    assert (err.value.file, err.value.row, err.value.column, err.value.value) == (SAMPLE, 2, PERIOD_COL, "bientôt")
 
 
 def test_filters_reject_unknown_operator(tmp_path, data_dir):

@@ -28,7 +28,8 @@ def _by_name(outcomes) -> dict:
 def test_shipped_snapshot_passes_every_check(snapshot, mappings):
     out = _by_name(factor_checks.check_snapshot(snapshot.with_columns(pl.lit(1).alias("zz_extra")), mappings))
     assert list(out) == list(factor_checks.CHECK_NAMES) and all(o.passed for o in out.values())
-    assert out["values_non_negative"].metadata["sources_allowing_negative"] == ["ademe_base_carbone"]
+    assert out["values_non_negative"].metadata["sources_allowing_negative"] == ["ademe_base_carbone",
+                                                                              "ademe_base_carbone_xlsx"]
 
 
 def test_negative_value_refused_unless_the_source_declares_it(snapshot, mappings):
