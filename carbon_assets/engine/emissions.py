@@ -4,22 +4,29 @@ Every activity line comes out, matched or not: match_status is one of matched, n
 out_of_validity, unit_mismatch, and unmatched lines carry em_kgco2e = null and a reason.
 
 Selection, per line: candidates are the factor the line names (requested_factor_id) or those of its
-activity_key; the line's region must equal the factor's when the line gives one; the factor's
-validity must overlap the year, unless its mapping declares ``year_fallback: nearest_earlier``
-and it ended before the year (recorded as a fallback). Tie-break, declared here: namespace
-order (primary_fe_namespace, then fe_namespace_priority), in-validity before fallback, most
-recent valid_from, highest value, then factor_id. Only candidates whose unit the line's unit converts
-to are considered; when none does, the line is a unit_mismatch against the best-ranked candidate.
+activity_key, in a namespace of the order (primary_fe_namespace, then fe_namespace_priority).
+Region: a factor of the line's region, or without region, qualifies; a factor of another region
+qualifies only when its mapping declares it may stand in for the line's region
+(``region_fallbacks``). Validity: the factor's validity must overlap the year, unless its mapping
+declares ``year_fallback: nearest_earlier`` and it ended before the year. Every fallback used is
+written into match_note. Only candidates whose unit the line's unit converts to are considered;
+when none does, the line is a unit_mismatch against the best-ranked candidate.
+
+Among the qualifying factors the tie-break declared in ``data/selection.yaml`` decides (criteria in
+TIE_BREAK_CRITERIA, applied in the declared order; DEFAULT_TIE_BREAK when none is given).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import polars as pl
+import yaml
 
 from carbon_assets.engine import units
 from carbon_assets.engine.activities import ACTIVITY_SCHEMA
+from carbon_assets.engine.errors import InputError
 from carbon_assets.engine.factors import value_under_gwp
 from carbon_assets.engine.params import CalcParams
 
@@ -61,7 +68,51 @@ def _convertible(unit: str, f: dict) -> bool:
     return True
 
 
-def select_factor(line: dict, candidates: list[dict], year: int, ns_rank: dict[str, int]) -> tuple[dict | None, str, str]:
+# Tie-break criteria: each maps an eligible candidate (validity_fallback, region_fallback, factor) to a
+# sort key; lower sorts first.
+TIE_BREAK_CRITERIA = {
+    "namespace_rank": lambda e, ns_rank: ns_rank[e[2]["namespace"]],
+    "in_validity": lambda e, ns_rank: e[0],  # in-validity before a year fallback
+    "exact_region": lambda e, ns_rank: e[1],  # the line's own region before a declared region fallback
+    "latest_valid_from": lambda e, ns_rank: -(e[2]["valid_from"] or dt.date.min).toordinal(),
+    "highest_value": lambda e, ns_rank: -e[2]["value_gwp"],  # conservative: the larger factor
+    "lowest_value": lambda e, ns_rank: e[2]["value_gwp"],
+    "factor_id": lambda e, ns_rank: e[2]["factor_id"],
+}
+DEFAULT_TIE_BREAK = ("namespace_rank", "in_validity", "exact_region", "latest_valid_from", "highest_value",
+                     "factor_id")
+
+
+def load_tie_break(path: Path) -> tuple[str, ...]:
+    """The declared tie-break (``tie_break: [criterion, ...]``); it must end with factor_id so that
+    the choice is total and never depends on row order."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    order = spec.get("tie_break")
+    if not isinstance(order, list) or not order:
+        raise InputError("tie_break must be a non-empty list", file=str(path), column="tie_break", value=order)
+    unknown = [c for c in order if c not in TIE_BREAK_CRITERIA]
+    if unknown:
+        raise InputError(f"unknown tie-break criteria; known: {list(TIE_BREAK_CRITERIA)}", file=str(path),
+                         column="tie_break", value=unknown)
+    if order[-1] != "factor_id":
+        raise InputError("tie_break must end with factor_id (a total order)", file=str(path), column="tie_break",
+                         value=order)
+    return tuple(order)
+
+
+def _region_match(line_region: str | None, f: dict) -> int | None:
+    """0 = the factor serves the line's region (or either has none), 1 = declared region fallback,
+    None = the factor does not serve it."""
+    if not line_region or not f["region"] or f["region"] == line_region:
+        return 0
+    serves = f.get("fallback_regions")
+    if serves and (serves == "*" or line_region in serves.split(",")):
+        return 1
+    return None
+
+
+def select_factor(line: dict, candidates: list[dict], year: int, ns_rank: dict[str, int],
+                  tie_break: tuple[str, ...] = DEFAULT_TIE_BREAK) -> tuple[dict | None, str, str]:
     """(factor, match_status, note) for one line."""
     if not candidates:
         return None, "no_factor", "no factor for " + (f"factor_id {line['requested_factor_id']}" if line["requested_factor_id"]
@@ -76,29 +127,32 @@ def select_factor(line: dict, candidates: list[dict], year: int, ns_rank: dict[s
     for f in convertible:
         if f["namespace"] not in ns_rank:
             continue
-        if region and f["region"] and f["region"] != region:
+        region_fallback = _region_match(region, f)
+        if region_fallback is None:
             continue
         vf, vt = f["valid_from"] or dt.date.min, f["valid_to"] or dt.date.max
         if vf <= end and vt >= start:
-            eligible.append((0, f))
+            eligible.append((0, region_fallback, f))
         elif vt < start and f["year_fallback"] == "nearest_earlier":
-            eligible.append((1, f))
+            eligible.append((1, region_fallback, f))
     if not eligible:
         where = f" in region {region}" if region else ""
         return None, "out_of_validity" if any(f["namespace"] in ns_rank for f in candidates) else "no_factor", \
             f"no factor valid for {year}{where} among {len(candidates)} candidate(s)"
-    eligible.sort(key=lambda e: (ns_rank[e[1]["namespace"]], e[0], -(e[1]["valid_from"] or dt.date.min).toordinal(),
-                                 -e[1]["value_gwp"], e[1]["factor_id"]))
-    fallback, f = eligible[0]
+    eligible.sort(key=lambda e: tuple(TIE_BREAK_CRITERIA[c](e, ns_rank) for c in tie_break))
+    year_fallback, region_fallback, f = eligible[0]
     notes = [f"namespace {f['namespace']} (rank {ns_rank[f['namespace']] + 1})"]
-    if fallback:
+    if year_fallback:
         notes.append(f"year fallback: factor valid to {f['valid_to']} used for {year}")
+    if region_fallback:
+        notes.append(f"region fallback: factor of region {f['region']} used for {region} (declared by its mapping)")
     if not region and f["region"]:
         notes.append(f"line has no region; factor region {f['region']}")
     return f, "matched", "; ".join(notes)
 
 
-def compute(activities: pl.DataFrame, factors: pl.DataFrame, params: CalcParams) -> pl.DataFrame:
+def compute(activities: pl.DataFrame, factors: pl.DataFrame, params: CalcParams,
+            tie_break: tuple[str, ...] = DEFAULT_TIE_BREAK) -> pl.DataFrame:
     """One emission row per activity row, in EMISSION_SCHEMA."""
     fac = value_under_gwp(factors, params.default_gwp).to_dicts()
     by_id = {f["factor_id"]: f for f in fac}
@@ -109,7 +163,8 @@ def compute(activities: pl.DataFrame, factors: pl.DataFrame, params: CalcParams)
     ns_rank = {ns: i for i, ns in enumerate(params.namespace_order())}
     out = []
     for line in activities.iter_rows(named=True):
-        f, status, note = select_factor(line, _candidates(line, by_key, by_id), int(line["year"]), ns_rank)
+        f, status, note = select_factor(line, _candidates(line, by_key, by_id), int(line["year"]), ns_rank,
+                                        tie_break)
         row = {**line, "match_status": status, "match_note": note, **{k: None for k in list(EMISSION_SCHEMA)[len(ACTIVITY_SCHEMA) + 2:]}}
         if f is not None:
             basis = factor_unit(f)

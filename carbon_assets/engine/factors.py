@@ -140,6 +140,15 @@ def load_mapping(path: Path) -> Mapping:
             if v not in allowed:
                 raise InputError(f"{key} must be one of {list(allowed)}", file=str(path), column=key, value=v)
     _check_variants_and_id(spec, path)
+    tables = spec.get("tables")
+    if tables is not None:
+        if not isinstance(tables, list) or not tables:
+            raise InputError("tables must be a non-empty list", file=str(path), column="tables")
+        for t in tables:
+            missing = [k for k in ("title", "end") if not isinstance(t, dict) or k not in t]
+            if missing:
+                raise InputError(f"each table needs {missing}", file=str(path), column="tables", value=t)
+            _check_variants_and_id({**spec, **t}, path)
     validity = spec.get("validity")
     if validity is not None:
         if not isinstance(validity, dict) or "period_column" not in validity:
@@ -166,8 +175,8 @@ def _check_variants_and_id(spec: dict, path: Path) -> None:
         raise InputError("variants must be a non-empty list", file=str(path), column="variants")
     suffixes = []
     for v in variants:
-        if not isinstance(v, dict) or not isinstance(v.get("suffix"), str) or not v["suffix"]:
-            raise InputError("each variant needs a non-empty suffix", file=str(path), column="variants", value=v)
+        if not isinstance(v, dict) or not isinstance(v.get("suffix"), str):  # one variant may keep the bare id ("")
+            raise InputError("each variant needs a suffix", file=str(path), column="variants", value=v)
         if not isinstance(v.get("columns", {}), dict):
             raise InputError("variant columns must be a mapping", file=str(path), column="variants", value=v)
         suffixes.append(v["suffix"])
@@ -319,6 +328,7 @@ _TABLE_LOCATORS = ("title", "first_row", "end", "expect", "fill_down", "carry", 
 def _table_mapping(mapping: Mapping, table: dict) -> Mapping:
     spec = {k: v for k, v in mapping.spec.items() if k != "tables"}
     spec.update({k: v for k, v in table.items() if k not in _TABLE_LOCATORS})
+    spec["constants"] = {**mapping.spec.get("constants", {}), **table.get("constants", {})}
     return Mapping(path=mapping.path, spec=spec, bases=mapping.bases)
 
 
@@ -485,8 +495,8 @@ def _normalise(mapping: Mapping, df: pl.DataFrame, path: Path, skipped: list[dic
             u_note = "published" if u_pct is not None else None
             if u_pct is None and "default_pct" in unc:
                 u_pct, u_note = float(unc["default_pct"]), unc.get("note", "mapping default")
-            key = cell(r, "activity_key", cols, const) or next((k["key"] for k in keys if _match(r, k["where"])),
-                                                               None)
+            key = cell(r, "activity_key", cols, const) or next(
+                (k["key"] for k in variant.get("activity_keys", keys) if _match(r, k["where"])), None)
             if validity:
                 try:
                     valid_from, valid_to = _validity(r, validity, fname, rownum)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import string
+import warnings
 from pathlib import Path
 
 import polars as pl
@@ -57,7 +58,9 @@ def read_grid(path: Path, sheet: str | None) -> list[tuple[int, list[str | None]
     if not path.exists():
         raise InputError("file not found", file=str(path))
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        with warnings.catch_warnings():  # publishers' workbooks carry headers/extensions openpyxl ignores
+            warnings.simplefilter("ignore", UserWarning)
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several unrelated types for junk input
         raise InputError(f"not a readable xlsx workbook: {exc}", file=str(path)) from exc
     try:

@@ -89,10 +89,11 @@ def test_factor_snapshot_metadata(factors_ready):
     snap = pl.read_delta(str(tmp / "lake" / "factor_snapshot"))
     # 11 DEFRA + 4 custom + 9 ADEME (recomputed by hand): the ADEME sample has 20 data rows = 10 Elément
     # + 10 Poste; the Poste rows and the Archivé element 24310 are filtered out -> 20 - 10 - 1 = 9
-    # + 10 EPA: the USEEIO v1.2 sample has 5 rows x 2 variants (with / without margins) -> 24 + 10 = 34
-    assert snap.height == 34 and snap["snapshot_id"].n_unique() == 1
+    # + 10 EPA USEEIO: the v1.2 sample has 5 rows x 2 variants (with / without margins) -> 24 + 10 = 34
+    # + 22 EPA Hub: the Hub sample's tables give 9 + 2 + 6 + 1 + 2 + 2 factors -> 34 + 22 = 56
+    assert snap.height == 56 and snap["snapshot_id"].n_unique() == 1
     rec = inst.fetch_materializations(dg.AssetKey("factor_snapshot"), limit=1).records[0]
     meta = rec.asset_materialization.metadata
     assert meta["snapshot_id"].value == snap["snapshot_id"][0]
     assert meta["delta_version"].value == 0
-    assert meta["factors_by_namespace"].value == {"ADEME": 9, "DEFRA": 11, "EPA": 10, "custom": 4}
+    assert meta["factors_by_namespace"].value == {"ADEME": 9, "DEFRA": 11, "EPA": 32, "custom": 4}

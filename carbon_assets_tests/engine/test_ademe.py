@@ -1,6 +1,5 @@
 """ADEME Base Carbone through YAML only: the shipped sample, the real published files, bad input."""
 
-import collections
 import copy
 import datetime as dt
 import math

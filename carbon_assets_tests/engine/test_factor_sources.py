@@ -148,9 +148,12 @@ def test_empty_value_is_an_error_without_tolerate(tmp_path):
 
 def test_useeio_sample_exact_values(data_dir):
     df, hashes = factors.read_namespace(data_dir / "mappings", data_dir / "factors", "EPA")
+    assert dict(df.group_by("source").len().rows()) == {"useeio_v1_2": 10, "epa_ghg_hub_2025": 22}
+    df = df.filter(pl.col("source") == "useeio_v1_2")
     # 5 rows typed from the v1.2 CSV x 2 variants (with / without margins)
     assert df.height == 10 and df["factor_id"].n_unique() == 10
-    assert set(hashes) == {"mapping:useeio_v1_2.yaml", "file:us_epa_useeio/useeio_v1_2_sample.csv"}
+    assert set(hashes) == {"mapping:useeio_v1_2.yaml", "file:us_epa_useeio/useeio_v1_2_sample.csv",
+                           "mapping:epa_ghg_hub_2025.yaml", "file:us_epa_hub/ghg-emission-factors-hub-2025_sample.xlsx"}
     cement_w, cement_wo = _one(df, "EPA:useeio-327310:with_margins"), _one(df, "EPA:useeio-327310:without_margins")
     assert (cement_w["value_kgco2e"], cement_wo["value_kgco2e"]) == (3.858, 3.768)  # margins 0.09
     for rec in (cement_w, cement_wo):
