@@ -17,7 +17,6 @@ from carbon_assets.engine import factors
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHARED_FACTORS = PROJECT.parent / "shared" / "factors"  # real published files, never copied into the project
-TEST_MAPPINGS = Path(__file__).resolve().parent / "mappings"  # test-only YAML mappings and overlays
 
 
 def shared_file(relpath: str) -> Path:

@@ -6,6 +6,7 @@ import copy
 import csv
 import datetime as dt
 import shutil
+from pathlib import Path
 
 import openpyxl
 import polars as pl
@@ -17,7 +18,6 @@ from carbon_assets.engine.errors import InputError
 from carbon_assets_tests.engine.shared_factors import (
     PROJECT,
     SHARED_FACTORS,
-    TEST_MAPPINGS,
     shared_file,
     variant,
 )
@@ -47,8 +47,8 @@ def _with_overlay(mapping: factors.Mapping, overlay: dict) -> factors.Mapping:
 @pytest.fixture(scope="module")
 def desnz_real():
     shared_file(DESNZ_REAL)
-    overlay = yaml.safe_load((TEST_MAPPINGS / "desnz_flat_2024_real.overlay.yaml").read_text(encoding="utf-8"))
-    mapping = _with_overlay(factors.load_mapping(MAPPINGS / "desnz_flat_2024.yaml"), overlay)
+    mapping = factors.load_mapping(MAPPINGS / "desnz_flat_2024_full.yaml")  # extends the sample's mapping
+    assert [p.name for p in mapping.files(SHARED_FACTORS)] == [Path(DESNZ_REAL).name]
     skipped: list[dict] = []
     return factors.read_source(mapping, SHARED_FACTORS, skipped), skipped
 
@@ -170,7 +170,8 @@ def test_useeio_sample_exact_values(data_dir):
 
 def test_useeio_real_file(data_dir):
     path = shared_file(USEEIO_REAL)
-    mapping = variant(factors.load_mapping(MAPPINGS / "useeio_v1_2.yaml"), files=[USEEIO_REAL])
+    mapping = factors.load_mapping(MAPPINGS / "useeio_v1_2.yaml")  # its wildcard finds the published file
+    assert [p.name for p in mapping.files(SHARED_FACTORS)] == [path.name]
     df = factors.read_source(mapping, SHARED_FACTORS)
     with path.open(newline="", encoding="utf-8") as fh:
         n_rows = sum(1 for _ in csv.DictReader(fh))
@@ -236,7 +237,7 @@ def test_text_in_a_variant_value_names_the_cell(tmp_path, data_dir):
 
 def test_climatiq_exiobase_rows_through_yaml_only():
     path = shared_file(OEFDB_REAL)
-    df = factors.read_source(factors.load_mapping(TEST_MAPPINGS / "climatiq_oefdb_exiobase.yaml"), SHARED_FACTORS)
+    df = factors.read_source(factors.load_mapping(MAPPINGS / "climatiq_oefdb_exiobase.yaml"), SHARED_FACTORS)
     with path.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 6181 and sum(r["source"] == "EXIOBASE" for r in rows) == 864  # counted with csv
