@@ -117,6 +117,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK  # timings never fail anything; errors raise
 
 
+def cmd_bench_factors(args: argparse.Namespace) -> int:
+    from carbon_assets import bench_factors
+
+    factors_dir = Path(args.factors_dir) if args.factors_dir else settings.data_dir() / "factors"
+    if not factors_dir.is_dir():
+        print(f"carbon-assets: factors directory {factors_dir} not found", file=sys.stderr)
+        return EXIT_INVALID
+    bench_factors.run(settings.data_dir() / "mappings", factors_dir, repeat=args.repeat)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carbon-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", action="append", choices=["naive", "kernel", "sobol", "distributions"],
                        help="run only this benchmark (repeatable)")
     bench.set_defaults(func=cmd_bench)
+    bf = sub.add_parser("bench-factors", help="time loading each published factor file through its mapping")
+    bf.add_argument("--factors-dir", help="folder of published files (default: data/factors; e.g. ../shared/factors)")
+    bf.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
+    bf.set_defaults(func=cmd_bench_factors)
     return parser
 
 
