@@ -39,6 +39,11 @@ class ProjectFiles(dg.ConfigurableResource):
         return self.root / "activity_keys.yaml"
 
     @property
+    def selection(self) -> Path:
+        """The declared factor-selection tie-break (engine.emissions.load_tie_break)."""
+        return self.root / "selection.yaml"
+
+    @property
     def inbox(self) -> Path:
         return self.root / "inbox"
 
