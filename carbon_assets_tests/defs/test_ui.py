@@ -3,21 +3,15 @@ dagster.yaml, the asset graph loaded in headless Chromium (Debian's package, dri
 with a screenshot saved, and a tenant-year materialization launched through the GraphQL mutation
 the UI's Materialize button sends, waited for until it succeeds."""
 
-import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import time
-import urllib.request
-from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from carbon_assets import runner
-from carbon_assets_tests.engine.shared_factors import PROJECT
+from carbon_assets_tests.defs import dagster_dev as dev
 
 LAUNCH = """
 mutation LaunchPipelineExecution($executionParams: ExecutionParams!) {
@@ -42,69 +36,26 @@ def _need(binary: str) -> str:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _graphql(port: int, query: str, variables: dict) -> dict:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", method="POST",
-                                 data=json.dumps({"query": query, "variables": variables}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        body = json.loads(resp.read())
-    assert "errors" not in body, body
-    return body["data"]
-
-
-def _wait_http(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "dagster dev exited early"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError("dagster webserver did not answer")
-
-
 @pytest.fixture
-def dagster_dev(tmp_path):
+def dagster_dev(tmp_path, monkeypatch):
     chromium, chromedriver = _need("chromium"), _need("chromedriver")
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "CARBON_LAKE_URI": str(tmp_path / "lake"),
-           "CARBON_EXPORTS_DIR": str(tmp_path / "exports"), "CARBON_DB_URL": f"sqlite:///{tmp_path / 'reg.sqlite'}"}
-    os.environ.update({k: env[k] for k in ("CARBON_LAKE_URI", "CARBON_EXPORTS_DIR", "CARBON_DB_URL")})
+    home = dev.dagster_home(tmp_path)
+    carbon = dev.carbon_env(tmp_path)
+    for k, v in carbon.items():
+        monkeypatch.setenv(k, v)
     from carbon_assets.definitions import defs
 
     # factors first, in-process on the same instance (the UI test is about the tenant-year button)
     with dg.DagsterInstance.from_config(str(home)) as inst:
         runner.materialize_factors(defs(), inst)
         inst.add_dynamic_partitions("tenants", ["acme-fr"])
-    port = _free_port()
-    proc = subprocess.Popen([str(Path(os.sys.executable).with_name("dagster")), "dev", "-h", "127.0.0.1", "-p",
-                             str(port), "-w", str(PROJECT / "workspace.yaml")], cwd=PROJECT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        _wait_http(port, proc)
-        yield port, tmp_path, chromium, chromedriver
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        for k in ("CARBON_LAKE_URI", "CARBON_EXPORTS_DIR", "CARBON_DB_URL"):
-            os.environ.pop(k, None)
+    with dev.running(home, carbon) as server:
+        yield server, tmp_path, chromium, chromedriver
 
 
 def test_asset_graph_in_chromium_and_materialize_through_graphql(dagster_dev):
-    port, tmp_path, chromium, chromedriver = dagster_dev
+    server, tmp_path, chromium, chromedriver = dagster_dev
+    port = server.port
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -146,12 +97,12 @@ def test_asset_graph_in_chromium_and_materialize_through_graphql(dagster_dev):
               "executionMetadata": {"tags": [{"key": "dagster/partition", "value": str(key)},
                                              {"key": "dagster/partition/tenant", "value": "acme-fr"},
                                              {"key": "dagster/partition/year", "value": "2024"}]}}
-    launched = _graphql(port, LAUNCH, {"executionParams": params})["launchPipelineExecution"]
+    launched = server.graphql(LAUNCH, {"executionParams": params})["launchPipelineExecution"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
     status, deadline = None, time.monotonic() + 240
     while time.monotonic() < deadline and status not in ("SUCCESS", "FAILURE", "CANCELED"):
         time.sleep(2)
-        status = _graphql(port, RUN_STATUS, {"runId": run_id})["runOrError"]["status"]
+        status = server.graphql(RUN_STATUS, {"runId": run_id})["runOrError"]["status"]
     assert status == "SUCCESS"
     assert (tmp_path / "exports" / "acme-fr" / "2024" / "inventory.json").exists()
