@@ -3,11 +3,13 @@
 Each benchmark generates its inputs deterministically (seeded) and times competing approaches
 side by side in the same run, so the ratios are meaningful even on a noisy machine:
 
-- ``bench_naive``: naive per-line sampling (one independent draw per line per sample, the first
-  design sketch) vs the engine (``reports.distributions``) on the same emissions frame.
+- ``bench_naive``: naive per-line sampling (one independent factor draw per line per sample, plus
+  an activity draw for lines with ``quantity_uncertainty_pct``: the first design sketch) vs the
+  engine (``reports.distributions``) on the same emissions frame.
 - ``bench_kernel``: Rust kernel vs the numpy reference (``group_totals_numpy``), on the problem
   built from realistic lines and on a worst case where every line is its own coefficient.
-- ``bench_sobol``: closed-form Sobol indices vs scipy's sampling estimator on the same model.
+- ``bench_sobol``: closed-form Sobol indices vs scipy's sampling estimator on the same model (factors
+  and activity cells as inputs).
 - ``bench_distributions``: the whole ``emission_distributions`` computation in a fresh subprocess,
   with its wall time and peak RSS (VmHWM, so native allocations count too).
 
@@ -150,7 +152,9 @@ def synthetic_emissions(
         pl.lit("as_published").alias("gwp_status"),
         (pl.col("quantity_in_factor_unit") * pl.col("dist_p1")).alias("em_kgco2e"),
     )
-    return df.select([pl.col(k).cast(v) for k, v in EMISSION_SCHEMA.items()])
+    # columns the generator does not model (other parts of the schema evolve) are null
+    return df.select([pl.col(k).cast(v) if k in df.columns else pl.lit(None, v).alias(k)
+                      for k, v in EMISSION_SCHEMA.items()])
 
 
 # ------------------------------------------------------------------------------------------ naive
@@ -164,7 +168,8 @@ def naive_group_totals(
     chunk: int = 256,
     streams: str = "pcg64",
 ) -> np.ndarray:
-    """The first design sketch: one independent draw per line per sample, summed per report
+    """The first design sketch: one independent factor draw per line per sample (and, for a line with
+    ``quantity_uncertainty_pct``, one activity draw, lognormal as in the engine), summed per report
     group. [n_groups, n_samples]; samples in chunks so memory stays bounded.
 
     ``streams="pcg64"``: numpy's PCG64 + ziggurat normals, the fastest naive possible.
@@ -181,10 +186,11 @@ def naive_group_totals(
     q = lines["quantity_in_factor_unit"].to_numpy()[order]
     p1 = lines["dist_p1"].to_numpy()[order]
     p2 = lines["dist_p2"].to_numpy()[order]
-    bounds = np.searchsorted(
-        code, [montecarlo.DIST_NONE, montecarlo.DIST_LOGNORMAL, montecarlo.DIST_NORMAL, 99]
-    )
-    none, logn, norm = (slice(bounds[i], bounds[i + 1]) for i in range(3))
+    u_pct = lines["quantity_uncertainty_pct"].fill_null(0.0).to_numpy()[order]
+    unc = np.flatnonzero(u_pct > 0)
+    s_a = np.log1p(u_pct[unc] / 100.0) / 1.96
+    bounds = np.searchsorted(code, list(range(6)) + [99])
+    blocks = {c: slice(bounds[c], bounds[c + 1]) for c in range(5)}
     g_index = {g: i for i, g in enumerate(groups)}
     scope, cat = lines["scope"].to_list(), lines["category"].to_list()
     n = lines.height
@@ -196,25 +202,44 @@ def naive_group_totals(
         ]
     )
     ind = sp.csr_matrix((np.ones(3 * n), (rows, np.tile(np.arange(n), 3))), shape=(len(groups), n))
-    const = ind[:, none] @ (q[none] * p1[none]) + ind[:, norm] @ (q[norm] * p1[norm])
     if streams not in ("pcg64", "counter"):
         raise ValueError(f"streams must be pcg64 or counter, not {streams!r}")
     gen = np.random.default_rng(seed)
-    keys = (
-        np.array([rng.stream_key(seed, "line", str(i)) for i in order], dtype=np.uint64)
-        if streams == "counter"
-        else None
-    )
+    keys = akeys = None
+    if streams == "counter":
+        keys = np.array([rng.stream_key(seed, "line", str(i)) for i in order], dtype=np.uint64)
+        ids = lines["activity_id"].to_numpy()[order][unc]
+        akeys = rng.line_keys(seed, rng.line_hashes(lines["tenant"].to_numpy()[order][unc], ids))
+    qp1, qp2 = q * p1, q * p2
+    logn, norm = blocks[montecarlo.DIST_LOGNORMAL], blocks[montecarlo.DIST_NORMAL]
+    tri, uni, none = (blocks[c] for c in (montecarlo.DIST_TRIANGULAR, montecarlo.DIST_UNIFORM,
+                                          montecarlo.DIST_NONE))
     out = np.empty((len(groups), n_samples))
     for start in range(0, n_samples, chunk):
         k = min(chunk, n_samples - start)
-        z = gen.standard_normal((n, k)) if keys is None else rng.standard_normals(keys, start, k)
+        if keys is None:
+            z = gen.standard_normal((n, k))
+            za = gen.standard_normal((unc.size, k))
+            u = z[tri.start:uni.stop]
+            u[:] = gen.random(u.shape)
+        else:
+            z = rng.standard_normals(keys, start, k)
+            za = rng.standard_normals(akeys, start, k)
+            z[tri.start:uni.stop] = rng.sample_uniforms(keys[tri.start:uni.stop], start, k)
         z[logn] *= p2[logn, None]
         np.exp(z[logn], out=z[logn])
-        z[logn] *= (q[logn] * p1[logn])[:, None]
-        z[norm] *= (q[norm] * p2[norm])[:, None]
-        z[none] = 0.0
-        out[:, start : start + k] = ind @ z + const[:, None]
+        z[logn] *= qp1[logn, None]
+        z[norm] *= qp2[norm, None]
+        z[norm] += qp1[norm, None]
+        zt = z[tri]
+        z[tri] = np.where(zt < 0.5, (p1[tri, None] - p2[tri, None]) + p2[tri, None] * np.sqrt(2.0 * zt),
+                          (p1[tri, None] + p2[tri, None]) - p2[tri, None] * np.sqrt(2.0 * (1.0 - zt))) * q[tri, None]
+        z[uni] = (p1[uni, None] + p2[uni, None] * (2.0 * z[uni] - 1.0)) * q[uni, None]
+        z[none] = qp1[none, None]
+        if unc.size:
+            za *= s_a[:, None]
+            z[unc] *= np.exp(za)
+        out[:, start : start + k] = ind @ z
     return out
 
 
@@ -359,31 +384,61 @@ def bench_kernel(
 
 
 def sobol_model(n_inputs: int = 20, seed: int = 0) -> montecarlo.McProblem:
-    """The report model over ``n_inputs`` uncertain factors (lognormal and normal) and 400 lines."""
+    """The report model over ``n_inputs`` uncertain factors (lognormal and normal) and 400 lines, 30% of
+    them with a 10% activity uncertainty (so activity cells are inputs too)."""
     em = synthetic_emissions(400, n_inputs, seed, dists=(0.7, 0.3, 0.0))
     return reports.problem_for(em)
 
 
-def scipy_sobol(problem: montecarlo.McProblem, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Sampling estimate (scipy.stats.sobol_indices, Saltelli/Jansen) of S1 and ST, [n_groups, n_factors]."""
+def scipy_dists(dist: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> list:
+    """scipy.stats frozen distributions equal to the engine's (codes of ``montecarlo``)."""
     from scipy import stats
 
-    dists = [
-        stats.lognorm(s=p2, scale=p1) if d == montecarlo.DIST_LOGNORMAL else stats.norm(loc=p1, scale=p2)
-        for d, p1, p2 in zip(problem.dist, problem.p1, problem.p2)
-    ]
-    a = np.zeros((problem.n_groups, len(problem.factor_ids)))
-    np.add.at(a, (problem.coef_group, problem.coef_factor), problem.coef_value)
-    res = stats.sobol_indices(func=lambda x: a @ x, n=n, dists=dists, rng=np.random.default_rng(seed))
-    return res.first_order, res.total_order
+    out = []
+    for d, a, b in zip(dist, p1, p2):
+        if d == montecarlo.DIST_LOGNORMAL and a > 0:
+            out.append(stats.lognorm(s=b, scale=a))
+        elif d == montecarlo.DIST_NORMAL:
+            out.append(stats.norm(loc=a, scale=b))
+        elif d == montecarlo.DIST_TRIANGULAR:
+            out.append(stats.triang(c=0.5, loc=a - b, scale=2 * b))
+        elif d == montecarlo.DIST_UNIFORM:
+            out.append(stats.uniform(loc=a - b, scale=2 * b))
+        else:
+            raise ValueError(f"no scipy equivalent for distribution {d} ({a}, {b})")
+    return out
+
+
+def model_function(problem: montecarlo.McProblem):
+    """Y = A [X; R * X[atom_factor]] as a function of inputs x [n_factors + n_atoms, n] (scipy's
+    layout: factors then atoms), returning [n_groups, n]."""
+    a = problem.matrix()
+    nf, fa = problem.n_factors, problem.atom_factor
+
+    def func(x: np.ndarray) -> np.ndarray:
+        xf = x[:nf]
+        return a @ np.vstack([xf, x[nf:] * xf[fa]]) if fa.size else a @ xf
+
+    return func
+
+
+def scipy_sobol(problem: montecarlo.McProblem, n: int, seed: int = 0, result: bool = False):
+    """Sampling estimate (scipy.stats.sobol_indices, Saltelli/Jansen) of S1 and ST, [n_groups, n_inputs]
+    with inputs = factors then activity atoms (``result``: scipy's result object instead)."""
+    from scipy import stats
+
+    dists = scipy_dists(problem.dist, problem.p1, problem.p2) + scipy_dists(
+        problem.atom_dist, problem.atom_p1, problem.atom_p2)
+    res = stats.sobol_indices(func=model_function(problem), n=n, dists=dists, rng=np.random.default_rng(seed))
+    return res if result else (res.first_order, res.total_order)
 
 
 def closed_form_matrix(problem: montecarlo.McProblem) -> tuple[np.ndarray, np.ndarray]:
-    """S1 and ST from ``sensitivity.sobol_indices`` as [n_groups, n_factors] (factor inputs only)."""
+    """S1 and ST from ``sensitivity.sobol_indices`` as [n_groups, n_factors + n_atoms]."""
     from carbon_assets.engine.sensitivity import sobol_indices
 
-    df = sobol_indices(problem).filter(pl.col("input_kind") == "factor")
-    idx = {f: i for i, f in enumerate(problem.factor_ids)}
+    df = sobol_indices(problem)
+    idx = {f: i for i, f in enumerate(problem.factor_ids + problem.atom_names)}
     s1, st = np.zeros((problem.n_groups, len(idx))), np.zeros((problem.n_groups, len(idx)))
     for g, f, a, b in df.select("group_index", "input", "s1", "st").iter_rows():
         s1[g, idx[f]], st[g, idx[f]] = a, b
@@ -400,7 +455,8 @@ def bench_sobol(n_inputs: int = 20, n: int = 2**15, seed: int = 0) -> Result:
     ratio = t_sc / t_cf
     return Result(
         "closed-form Sobol vs sampling",
-        f"{n_inputs} factor inputs, {p.n_groups} outputs, scipy n={n:,} ({n * (n_inputs + 2):,} model runs)",
+        f"{n_inputs} factors + {p.n_atoms} activity cells, {p.n_groups} outputs, scipy n={n:,} "
+        f"({n * (n_inputs + p.n_atoms + 2):,} model runs)",
         [("closed form (sensitivity.sobol_indices)", t_cf), ("scipy.stats.sobol_indices", t_sc)],
         ratio,
         ">= 1000x",

@@ -11,8 +11,9 @@ from carbon_assets.defs.config import CarbonParams
 from carbon_assets.defs.partitions import tenant_year, tenant_year_partitions
 from carbon_assets.defs.resources import ProjectFiles
 from carbon_assets.defs.versioning import markdown_table, versioned
-from carbon_assets.engine import activities, lineage, reports
+from carbon_assets.engine import activities, lineage, montecarlo, plots, reports
 from carbon_assets.engine import emissions as emissions_mod
+from carbon_assets.engine import sensitivity as sensitivity_mod
 
 CODE_VERSION = settings.asset_code_version()
 
@@ -25,7 +26,8 @@ def _signature(acts: pl.DataFrame, rejects: pl.DataFrame, snapshot: pl.DataFrame
         inputs=inputs,
         factor_snapshot=lineage.frame_sha256(snapshot),
         mappings={"column_mapping": lineage.file_sha256(mapping_path),
-                  "activity_keys": lineage.file_sha256(files.vocabulary)},
+                  "activity_keys": lineage.file_sha256(files.vocabulary),
+                  "selection": lineage.file_sha256(files.selection)},
         code_version=settings.full_code_version(),
         parameters=params.signature_dict(),
     )
@@ -40,7 +42,7 @@ def emissions(context: dg.AssetExecutionContext, activities: pl.DataFrame, activ
     """Deterministic kgCO2e per activity line; unmatched lines kept and flagged with their reason."""
     tenant, _ = tenant_year(context)
     p = params.to_domain(tenant)
-    em = emissions_mod.compute(activities, factor_snapshot, p)
+    em = emissions_mod.compute(activities, factor_snapshot, p, emissions_mod.load_tie_break(files.selection))
     sig = _signature(activities, activity_rejects, factor_snapshot, files, tenant, p)
     snapshot_id = factor_snapshot["snapshot_id"][0] if factor_snapshot.height else None
     em = em.with_columns(pl.lit(snapshot_id, pl.String).alias("snapshot_id"), pl.lit(sig).alias("signature"))
@@ -60,28 +62,49 @@ def emissions(context: dg.AssetExecutionContext, activities: pl.DataFrame, activ
           code_version=CODE_VERSION)
 def emission_distributions(context: dg.AssetExecutionContext, emissions: pl.DataFrame,
                            params: CarbonParams) -> dg.Output[pl.DataFrame]:
-    """Monte-Carlo summary per scope/category and total; each factor drawn once per sample, shared."""
+    """Monte-Carlo summary per scope/category and total; each factor drawn once per sample, shared;
+    activity uncertainty per line; the Bilan Carbone analytic interval beside the MC interval."""
     tenant, year = tenant_year(context)
     p = params.to_domain(tenant)
     t0 = time.perf_counter()
-    dist = reports.distributions(emissions, tenant, year, p)
+    dist, problem, totals = reports.simulate(emissions, tenant, year, p)
     elapsed = time.perf_counter() - t0
     sig = emissions["signature"][0] if emissions.height else None
     dist = dist.with_columns(pl.lit(sig, pl.String).alias("signature"))
+    extra = {}
+    if problem is not None:
+        t = problem.groups.index((reports.TOTAL, reports.TOTAL))
+        row = dist.row(t, named=True)
+        png = plots.histogram_png(totals[t], row["deterministic_kgco2e"], f"{tenant} {year}: total, "
+                                  f"{p.mc_samples:,} samples", interval=(row["p2_5_kgco2e"], row["p97_5_kgco2e"]),
+                                  bc_interval=(row["bc_low_kgco2e"] or float("nan"),
+                                               row["bc_high_kgco2e"] or float("nan")))
+        extra["histogram"] = dg.MetadataValue.md(plots.markdown_image(png, "Monte-Carlo distribution of the total"))
+        extra["activity_cells"] = problem.n_atoms
     return versioned(dist, lineage_sha256=sig or "", mc_samples=p.mc_samples, mc_seed=p.mc_seed,
+                     mc_backend=dist["mc_backend"][0] if dist.height else "", mc_kernel=montecarlo.kernel_version(),
                      mc_seconds=round(elapsed, 4),
                      mc_samples_per_second=round(p.mc_samples / elapsed, 1) if elapsed > 0 else 0.0,
-                     intervals=markdown_table(dist.select("scope", "category", "deterministic_kgco2e",
-                                                          "mean_kgco2e", "p5_kgco2e", "p95_kgco2e")))
+                     intervals=markdown_table(dist.select("scope", "category", "deterministic_kgco2e", "mean_kgco2e",
+                                                          "median_kgco2e", "p2_5_kgco2e", "p97_5_kgco2e",
+                                                          "bc_low_kgco2e", "bc_high_kgco2e"), 40),
+                     **extra)
 
 
 @dg.asset(partitions_def=tenant_year_partitions, group_name="calculation", kinds={"numpy", "delta"},
           code_version=CODE_VERSION)
 def sensitivity(context: dg.AssetExecutionContext, emissions: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-    """Sobol first-order and total indices per report line and input, in closed form."""
+    """Sobol first-order and total indices per report line and input (factors, activity cells), in closed
+    form; the ranking of the data to improve first and a tornado chart of the total in metadata."""
     tenant, year = tenant_year(context)
-    sens = reports.sensitivity(emissions, tenant, year)
+    sens, problem = reports.sensitivity_with_problem(emissions, tenant, year)
     sig = emissions["signature"][0] if emissions.height else None
     sens = sens.with_columns(pl.lit(sig, pl.String).alias("signature"))
-    ranking = sens.filter(pl.col("scope") == reports.TOTAL).select("input", "s1", "st")
-    return versioned(sens, lineage_sha256=sig or "", improve_first=markdown_table(ranking, 10))
+    extra = {}
+    if problem is not None:
+        torn = sensitivity_mod.tornado(problem, problem.groups.index((reports.TOTAL, reports.TOTAL)))
+        if torn.height:
+            png = plots.tornado_png(torn, f"{tenant} {year}: total, inputs at their 2.5th / 97.5th percentiles")
+            extra["tornado"] = dg.MetadataValue.md(plots.markdown_image(png, "tornado chart of the total"))
+    return versioned(sens, lineage_sha256=sig or "", improve_first=markdown_table(reports.improve_next(sens), 10),
+                     **extra)

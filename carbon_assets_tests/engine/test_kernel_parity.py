@@ -150,8 +150,8 @@ def test_bad_factor_index_raises(problem):
 
 def test_bad_dist_code_raises(problem):
     dist = problem.dist.copy()
-    dist[7] = 3
-    with pytest.raises(ValueError, match="unknown distribution code 3 for factor 7"):
+    dist[7] = 9
+    with pytest.raises(ValueError, match="unknown distribution code 9 for factor 7"):
         _call(problem, 10, dist=dist)
 
 
@@ -169,3 +169,77 @@ def test_wrong_dtype_raises_type_error(problem):
 
 def test_version_is_a_non_empty_string():
     assert isinstance(_kernel.__version__, str) and _kernel.__version__
+
+
+# --------------------------------------------------- all five distributions and activity atoms
+
+
+def _atom_problem(n_lines: int = 3000, seed: int = 3) -> mc.McProblem:
+    """The report model of synthetic lines on factors of all five distributions, with activity
+    uncertainty on part of the lines (multi-line and single-line cells, normal and lognormal atoms)."""
+    import polars as pl
+
+    from carbon_assets.engine import reports
+
+    gen = np.random.default_rng(seed)
+    nf = 60
+    codes = np.arange(nf) % 5
+    names = np.array(list(mc.DIST_CODES))[[list(mc.DIST_CODES.values()).index(c) for c in codes]]
+    p1 = gen.uniform(0.05, 5.0, nf)
+    p2 = np.where(codes == mc.DIST_LOGNORMAL, 0.3, 0.2 * p1)
+    f = gen.integers(0, nf, n_lines)
+    q = gen.lognormal(3, 1, n_lines) * np.where(gen.random(n_lines) < 0.05, -1, 1)  # a few negative lines
+    lines = pl.DataFrame({
+        "scope": gen.choice(["1", "2", "3"], n_lines), "category": gen.choice(["a", "b", "c", "d"], n_lines),
+        "factor_id": [f"F{i:02d}" for i in f], "dist": names[f], "dist_p1": p1[f], "dist_p2": p2[f],
+        "quantity_in_factor_unit": q, "quantity_uncertainty_pct": np.where(gen.random(n_lines) < 0.4, 20.0, np.nan),
+        "tenant": "acme", "activity_id": [f"A{i}" for i in range(n_lines)],
+    })
+    return mc.build_problem(lines, reports.GROUP_COLS, with_total=False, rollups=reports.ROLLUPS)
+
+
+@pytest.fixture(scope="module")
+def atom_problem() -> mc.McProblem:
+    p = _atom_problem()
+    assert p.n_atoms > 20 and set(np.unique(p.dist)) == {0, 1, 2, 3, 4}
+    assert {mc.DIST_LOGNORMAL, mc.DIST_NORMAL} <= set(np.unique(p.atom_dist))
+    return p
+
+
+def test_atoms_and_all_distributions_match_numpy(atom_problem):
+    want = mc.group_totals_numpy(atom_problem, SEED, N_SAMPLES)
+    got = mc.group_totals_rust(atom_problem, SEED, N_SAMPLES)
+    assert np.all(np.isfinite(got)) and np.all(got.std(axis=1) > 0)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_triangular_and_uniform_draws_are_bit_identical_to_numpy():
+    keys = np.array([rng.stream_key(1, "factor", f"F{i}") for i in range(4)], np.uint64)
+    dist = np.array([3, 4, 3, 4], np.int8)
+    p1, p2 = np.array([5.0, 4.0, -2.0, 0.1]), np.array([2.0, 1.0, 0.5, 0.3])
+    n = len(keys)
+    got = _kernel.mc_group_totals(keys, dist, p1, p2, np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64),
+                                  np.ones(n), n, 500, 77, 0)
+    assert got.tobytes() == mc.draws(dist, p1, p2, keys, 77, 500).tobytes()
+
+
+def test_atoms_identical_for_any_thread_count_and_split(atom_problem):
+    one = mc.group_totals_rust(atom_problem, SEED, N_SAMPLES, threads=1)
+    two = mc.group_totals_rust(atom_problem, SEED, N_SAMPLES, threads=2)
+    assert one.tobytes() == two.tobytes()
+    parts = np.concatenate([mc.group_totals_rust(atom_problem, SEED, 333, threads=2),
+                            mc.group_totals_rust(atom_problem, SEED, N_SAMPLES - 333, threads=1, sample_start=333)],
+                           axis=1)
+    assert one.tobytes() == np.ascontiguousarray(parts).tobytes()
+
+
+def test_bad_atom_arguments_raise(atom_problem):
+    p = atom_problem
+    kw = {"atom_keys": p.atom_keys(SEED), "atom_dist": p.atom_dist, "atom_p1": p.atom_p1, "atom_p2": p.atom_p2,
+          "atom_factor": p.atom_factor.copy()}
+    kw["atom_factor"][2] = p.n_factors
+    with pytest.raises(ValueError, match=r"atom_factor\[2\]"):
+        _call(p, 10, **kw)
+    kw["atom_factor"] = p.atom_factor[:-1]
+    with pytest.raises(ValueError, match="atom_factor has length"):
+        _call(p, 10, **kw)

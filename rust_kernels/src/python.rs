@@ -43,6 +43,25 @@ fn array<'py, T: Element>(
     })
 }
 
+/// An optional argument: None means an empty array.
+fn optional<'py, T: Element>(
+    name: &str,
+    dtype: &str,
+    obj: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<PyReadonlyArray1<'py, T>>> {
+    match obj {
+        Some(o) if !o.is_none() => array::<T>(name, dtype, o).map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn opt_data<'a, T: Element + Copy>(a: &'a Option<PyReadonlyArray1<'_, T>>) -> Cow<'a, [T]> {
+    match a {
+        Some(a) => data(a),
+        None => Cow::Owned(Vec::new()),
+    }
+}
+
 /// Failures found while the GIL is released, turned into Python exceptions afterwards.
 enum Fail {
     Invalid(String),
@@ -55,18 +74,22 @@ fn non_negative(name: &str, v: i64) -> PyResult<usize> {
 
 /// Monte-Carlo group totals T[g, s] = sum_k coef_value[k] * X[coef_factor[k], s] over the
 /// coefficients k with coef_group[k] == g, for samples sample_start .. sample_start+n_samples.
-/// X[f, s] is factor f's draw (dist 0 none: p1; 1 lognormal: p1*exp(p2*z); 2 normal: p1+p2*z)
-/// with z the stream's standard normal number s (see carbon_assets.engine.rng).
+/// X[f, s] is factor f's draw (dist 0 none: p1; 1 lognormal: p1*exp(p2*z); 2 normal: p1+p2*z;
+/// 3 triangular mode p1 half-width p2 and 4 uniform centre p1 half-width p2, both by inverse CDF
+/// of the stream's uniform number 2s) with z the stream's standard normal number s (see
+/// carbon_assets.engine.rng and montecarlo.draws). Column n_factors + a of X is activity atom
+/// a's draw (same distributions, on atom_keys[a]) times the draw of its factor atom_factor[a].
 ///
 /// keys uint64[n_factors], dist int8[n_factors], p1/p2 float64[n_factors],
-/// coef_group/coef_factor int64[nnz], coef_value float64[nnz].
+/// coef_group/coef_factor int64[nnz], coef_value float64[nnz]; atom_keys uint64[n_atoms],
+/// atom_dist int8, atom_p1/atom_p2 float64, atom_factor int64 (all optional, default no atoms).
 /// threads: 0 = rayon's global pool, N > 0 = a dedicated pool of N threads. The result is
 /// bit-identical for any thread count and any split of the sample range.
 /// Returns float64[n_groups, n_samples] (C order). Raises TypeError for an argument of the
 /// wrong dtype or shape and ValueError for inconsistent lengths, out-of-range indices, unknown
 /// distribution codes or negative counts.
 #[pyfunction]
-#[pyo3(signature = (keys, dist, p1, p2, coef_group, coef_factor, coef_value, n_groups, n_samples, sample_start = 0, threads = 0))]
+#[pyo3(signature = (keys, dist, p1, p2, coef_group, coef_factor, coef_value, n_groups, n_samples, sample_start = 0, threads = 0, atom_keys = None, atom_dist = None, atom_p1 = None, atom_p2 = None, atom_factor = None))]
 #[allow(clippy::too_many_arguments)]
 fn mc_group_totals<'py>(
     py: Python<'py>,
@@ -81,6 +104,11 @@ fn mc_group_totals<'py>(
     n_samples: i64,
     sample_start: i64,
     threads: i64,
+    atom_keys: Option<&Bound<'py, PyAny>>,
+    atom_dist: Option<&Bound<'py, PyAny>>,
+    atom_p1: Option<&Bound<'py, PyAny>>,
+    atom_p2: Option<&Bound<'py, PyAny>>,
+    atom_factor: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let n_groups = non_negative("n_groups", n_groups)?;
     let n_samples = non_negative("n_samples", n_samples)?;
@@ -98,6 +126,11 @@ fn mc_group_totals<'py>(
     let coef_group = array::<i64>("coef_group", "int64", coef_group)?;
     let coef_factor = array::<i64>("coef_factor", "int64", coef_factor)?;
     let coef_value = array::<f64>("coef_value", "float64", coef_value)?;
+    let atom_keys = optional::<u64>("atom_keys", "uint64", atom_keys)?;
+    let atom_dist = optional::<i8>("atom_dist", "int8", atom_dist)?;
+    let atom_p1 = optional::<f64>("atom_p1", "float64", atom_p1)?;
+    let atom_p2 = optional::<f64>("atom_p2", "float64", atom_p2)?;
+    let atom_factor = optional::<i64>("atom_factor", "int64", atom_factor)?;
     let size = n_groups
         .checked_mul(n_samples)
         .filter(|&n| n <= isize::MAX as usize / 8)
@@ -108,11 +141,23 @@ fn mc_group_totals<'py>(
     let (keys, dist, p1, p2) = (data(&keys), data(&dist), data(&p1), data(&p2));
     let (coef_group, coef_factor, coef_value) =
         (data(&coef_group), data(&coef_factor), data(&coef_value));
+    let (atom_keys, atom_dist, atom_p1, atom_p2, atom_factor) = (
+        opt_data(&atom_keys),
+        opt_data(&atom_dist),
+        opt_data(&atom_p1),
+        opt_data(&atom_p2),
+        opt_data(&atom_factor),
+    );
     let problem = mc::Problem {
         keys: &keys,
         dist: &dist,
         p1: &p1,
         p2: &p2,
+        atom_keys: &atom_keys,
+        atom_dist: &atom_dist,
+        atom_p1: &atom_p1,
+        atom_p2: &atom_p2,
+        atom_factor: &atom_factor,
         coef_group: &coef_group,
         coef_factor: &coef_factor,
         coef_value: &coef_value,
