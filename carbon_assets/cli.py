@@ -128,6 +128,13 @@ def cmd_bench_factors(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench_backfill(args: argparse.Namespace) -> int:
+    from carbon_assets import bench_backfill
+
+    res = bench_backfill.main(args.tenants, [str(y) for y in args.years])
+    return EXIT_OK if res.status == "COMPLETED_SUCCESS" or res.status == "COMPLETED" else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carbon-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--factors-dir", help="folder of published files (default: data/factors; e.g. ../shared/factors)")
     bf.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
     bf.set_defaults(func=cmd_bench_factors)
+    bb = sub.add_parser("bench-backfill", help="backfill N tenants x years through dagster dev; per-partition overhead")
+    bb.add_argument("--tenants", type=int, default=50)
+    bb.add_argument("--years", type=int, nargs="+", default=[2022, 2023, 2024, 2025])
+    bb.set_defaults(func=cmd_bench_backfill)
     return parser
 
 

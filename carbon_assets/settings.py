@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -43,3 +44,18 @@ def full_code_version() -> str:
     """For lineage signatures: package, calculation, kernel and git commit when known."""
     commit = os.environ.get("CARBON_GIT_COMMIT") or git_commit(PROJECT_ROOT) or "unknown"
     return f"carbon_assets-{__version__}+{asset_code_version()}+git-{commit}"
+
+
+@contextlib.contextmanager
+def env(overrides: dict[str, str]):
+    """Temporarily set environment variables (e.g. CARBON_* for a throw-away lake), then restore them."""
+    saved = {k: os.environ.get(k) for k in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

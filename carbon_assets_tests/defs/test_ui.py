@@ -10,8 +10,8 @@ import time
 import dagster as dg
 import pytest
 
+from carbon_assets import devserver as dev
 from carbon_assets import runner
-from carbon_assets_tests.defs import dagster_dev as dev
 
 LAUNCH = """
 mutation LaunchPipelineExecution($executionParams: ExecutionParams!) {
