@@ -108,3 +108,21 @@ def sensitivity(context: dg.AssetExecutionContext, emissions: pl.DataFrame) -> d
             extra["tornado"] = dg.MetadataValue.md(plots.markdown_image(png, "tornado chart of the total"))
     return versioned(sens, lineage_sha256=sig or "", improve_first=markdown_table(reports.improve_next(sens), 10),
                      **extra)
+
+
+@dg.asset(partitions_def=tenant_year_partitions, group_name="calculation", kinds={"numpy", "delta"},
+          code_version=CODE_VERSION)
+def emission_samples(context: dg.AssetExecutionContext, emissions: pl.DataFrame,
+                     params: CarbonParams) -> dg.Output[pl.DataFrame]:
+    """Optional: every Monte-Carlo sample per scope/category and total (one row per group and sample).
+
+    Not part of tenant_year_job: materialize it for the tenant-years whose raw draws you want (same
+    seed and streams as emission_distributions, so its percentiles are the same numbers)."""
+    tenant, year = tenant_year(context)
+    p = params.to_domain(tenant)
+    _, problem, totals = reports.simulate(emissions, tenant, year, p)
+    sig = emissions["signature"][0] if emissions.height else None
+    samples = (reports.samples_frame(problem, totals, tenant, year) if problem is not None
+               else pl.DataFrame(schema=reports.SAMPLES_SCHEMA))
+    samples = samples.with_columns(pl.lit(sig, pl.String).alias("signature"))
+    return versioned(samples, lineage_sha256=sig or "", mc_samples=p.mc_samples, mc_seed=p.mc_seed)

@@ -150,6 +150,10 @@ def distributions(emissions: pl.DataFrame, tenant: str, year: str, params: CalcP
     return simulate(emissions, tenant, year, params, backend)[0]
 
 
+SAMPLES_SCHEMA = {"tenant": pl.String, "year": pl.String, "scope": pl.String, "category": pl.String,
+                  "sample": pl.Int64, "kgco2e": pl.Float64}
+
+
 def samples_frame(problem: montecarlo.McProblem, totals: np.ndarray, tenant: str, year: str) -> pl.DataFrame:
     """Long table of the Monte-Carlo samples: one row per (group, sample)."""
     n = totals.shape[1]

@@ -80,7 +80,7 @@ def test_definitions_load_and_validate():
     dg.Definitions.validate_loadable(d)
     keys = {k.to_user_string() for k in d.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {"emission_factors", "factor_snapshot", "factor_registry", "raw_activities", "activities", "activity_rejects",
-                    "emissions", "emission_distributions", "sensitivity", "inventory_report"}
+                    "emissions", "emission_distributions", "emission_samples", "sensitivity", "inventory_report"}
     out = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
                          cwd=PROJECT, capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -93,7 +93,7 @@ def test_dagster_yaml_is_a_valid_instance_config(tmp_path):
     try:
         queue = inst.get_concurrency_config().run_queue_config
         assert queue.max_concurrent_runs == 4
-        assert {"key": "carbon/tenant", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in \
+        assert {"key": "dagster/partition/tenant", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in \
             queue.tag_concurrency_limits
         assert type(inst.run_storage).__name__ == "SqliteRunStorage"
         assert type(inst.run_coordinator).__name__ == "QueuedRunCoordinator"
