@@ -20,15 +20,16 @@ def params_run_config(params: CalcParams, log_level: str | None = None) -> dict:
     }
     if params.tenant_name:
         cfg["tenant_name"] = params.tenant_name
-    return {"resources": {"params": {"config": cfg}}, **(_log_config(log_level) or {})}
+    return {"resources": {"params": {"config": cfg}}, **_log_config(log_level)}
 
 
 def _job(defs: dg.Definitions, job: dg.UnresolvedAssetJobDefinition) -> dg.JobDefinition:
     return defs.resolve_job_def(job.name)
 
 
-def _log_config(log_level: str | None) -> dict | None:
-    return {"loggers": {"console": {"config": {"log_level": log_level}}}} if log_level else None
+def _log_config(log_level: str | None) -> dict:
+    """The JSON console logger (defs/json_logs.py) at ``log_level`` (default: the jobs' own, DEBUG)."""
+    return {"loggers": {"console": {"config": {"log_level": log_level or "DEBUG"}}}}
 
 
 def materialize_factors(defs: dg.Definitions, instance: dg.DagsterInstance,

@@ -49,6 +49,7 @@ def emissions(context: dg.AssetExecutionContext, activities: pl.DataFrame, activ
     status = dict(em.group_by("match_status").len().sort("match_status").rows())
     unmatched = em.filter(pl.col("match_status") != "matched")
     yield versioned(em, lineage_sha256=sig, match_status=dg.MetadataValue.json(status),
+                    calculation_errors=unmatched.height,  # lines without a usable factor (run metric)
                     snapshot_id=snapshot_id or "",
                     total_kgco2e=float(em["em_kgco2e"].sum() or 0.0))
     yield dg.AssetCheckResult(

@@ -2,7 +2,9 @@
 
 import dagster as dg
 
+from carbon_assets.defs.jobs import JSON_LOGS
+
 factor_registry_job = dg.define_asset_job(
     "factor_registry_job", selection=dg.AssetSelection.assets("factor_registry"),
-    description="Publish the factor snapshot to the SQL registry and make it current.",
+    description="Publish the factor snapshot to the SQL registry and make it current.", config=JSON_LOGS,
 )
