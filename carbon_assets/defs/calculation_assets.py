@@ -8,6 +8,7 @@ import polars as pl
 
 from carbon_assets import settings
 from carbon_assets.defs.config import CarbonParams
+from carbon_assets.defs.heavy_compute import HeavyCompute
 from carbon_assets.defs.partitions import tenant_year, tenant_year_partitions
 from carbon_assets.defs.resources import ProjectFiles
 from carbon_assets.defs.versioning import markdown_table, versioned
@@ -62,13 +63,18 @@ def emissions(context: dg.AssetExecutionContext, activities: pl.DataFrame, activ
 @dg.asset(partitions_def=tenant_year_partitions, group_name="calculation", kinds={"numpy", "rust", "delta"},
           code_version=CODE_VERSION)
 def emission_distributions(context: dg.AssetExecutionContext, emissions: pl.DataFrame,
-                           params: CarbonParams) -> dg.Output[pl.DataFrame]:
+                           params: CarbonParams, heavy: HeavyCompute) -> dg.Output[pl.DataFrame]:
     """Monte-Carlo summary per scope/category and total; each factor drawn once per sample, shared;
     activity uncertainty per line; the Bilan Carbone analytic interval beside the MC interval."""
     tenant, year = tenant_year(context)
     p = params.to_domain(tenant)
     t0 = time.perf_counter()
-    dist, problem, totals = reports.simulate(emissions, tenant, year, p)
+    if p.compute_mode == "local":
+        dist, problem, totals = reports.simulate(emissions, tenant, year, p)
+    else:  # the same simulation as a Pipes external process on the mode's engine (defs/heavy_compute.py)
+        dist, summary = heavy.run(context, p.compute_mode, emissions, tenant, year, p)
+        problem = totals = None  # samples stay remote: no histogram in the metadata
+        context.log.info(f"compute_mode={p.compute_mode} via {heavy.launcher(p.compute_mode)}: {summary}")
     elapsed = time.perf_counter() - t0
     sig = emissions["signature"][0] if emissions.height else None
     dist = dist.with_columns(pl.lit(sig, pl.String).alias("signature"))
@@ -84,6 +90,7 @@ def emission_distributions(context: dg.AssetExecutionContext, emissions: pl.Data
         extra["activity_cells"] = problem.n_atoms
     return versioned(dist, lineage_sha256=sig or "", mc_samples=p.mc_samples, mc_seed=p.mc_seed,
                      mc_backend=dist["mc_backend"][0] if dist.height else "", mc_kernel=montecarlo.kernel_version(),
+                     compute_mode=p.compute_mode,
                      mc_seconds=round(elapsed, 4),
                      mc_samples_per_second=round(p.mc_samples / elapsed, 1) if elapsed > 0 else 0.0,
                      intervals=markdown_table(dist.select("scope", "category", "deterministic_kgco2e", "mean_kgco2e",
