@@ -32,16 +32,18 @@ def _log_config(log_level: str | None) -> dict:
     return {"loggers": {"console": {"config": {"log_level": log_level or "DEBUG"}}}}
 
 
-def materialize_factors(defs: dg.Definitions, instance: dg.DagsterInstance,
-                        log_level: str | None = None) -> list[dg.ExecuteInProcessResult]:
+def materialize_factors(defs: dg.Definitions, instance: dg.DagsterInstance, log_level: str | None = None,
+                        raise_on_error: bool = True) -> list[dg.ExecuteInProcessResult]:
     """Every factor namespace, then the snapshot, then its publication to the SQL registry."""
+    cfg = _log_config(log_level)
     results = [
-        _job(defs, emission_factors_job).execute_in_process(instance=instance, partition_key=ns,
-                                                            run_config=_log_config(log_level))
+        _job(defs, emission_factors_job).execute_in_process(instance=instance, partition_key=ns, run_config=cfg,
+                                                            raise_on_error=raise_on_error)
         for ns in namespace_partitions.get_partition_keys()
     ]
     for job in (factor_snapshot_job, factor_registry_job):
-        results.append(_job(defs, job).execute_in_process(instance=instance, run_config=_log_config(log_level)))
+        results.append(_job(defs, job).execute_in_process(instance=instance, run_config=cfg,
+                                                          raise_on_error=raise_on_error))
     return results
 
 

@@ -25,6 +25,29 @@ def lake_uri() -> str:
     return uri if "://" in uri else str(Path(uri).resolve())
 
 
+def lake_storage_options(uri: str | None = None) -> dict[str, str] | None:
+    """delta-rs / polars storage options for an s3:// lake, from the standard AWS_* variables plus
+    CARBON_S3_ENDPOINT_URL (an S3-compatible server); None for a local lake.
+
+    Commits use S3 conditional writes (``conditional_put: etag``), so several runs may write
+    slices of one table at once without a lock table.
+    """
+    uri = uri or lake_uri()
+    if not uri.startswith("s3://"):
+        return None
+    opts = {"conditional_put": "etag",
+            "AWS_REGION": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
+    endpoint = os.environ.get("CARBON_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        opts["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
+            opts["AWS_ALLOW_HTTP"] = "true"
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        if os.environ.get(key):
+            opts[key] = os.environ[key]
+    return opts
+
+
 def exports_dir() -> Path:
     return Path(os.environ.get("CARBON_EXPORTS_DIR", data_dir() / "exports")).resolve()
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from sqlalchemy import exc as sa_exc
 
 from carbon_assets import settings
 from carbon_assets.defs.config import CarbonParams
@@ -49,7 +50,8 @@ class ProjectFiles(dg.ConfigurableResource):
 
 
 class LakeStorage(dg.ConfigurableResource):
-    """Where Delta tables live: a local path or an s3:// URI (S3 options arrive with the S3 issue)."""
+    """Where Delta tables live: a local path or an s3:// URI (credentials and endpoint from the
+    environment at run time, never in the resource config: settings.lake_storage_options)."""
 
     root_uri: str
 
@@ -57,7 +59,7 @@ class LakeStorage(dg.ConfigurableResource):
         return f"{self.root_uri.rstrip('/')}/{name}"
 
     def storage_options(self) -> dict[str, str] | None:
-        return None
+        return settings.lake_storage_options(self.root_uri)
 
 
 class RegistryResource(dg.ConfigurableResource):
@@ -70,6 +72,9 @@ class RegistryResource(dg.ConfigurableResource):
         engine = registry.make_engine(self.db_url)
         try:
             return registry.publish_snapshot(engine, snapshot, snapshot_id, content_sha256, delta_version)
+        except sa_exc.OperationalError as exc:  # server down or unreachable: the transaction never committed
+            raise dg.Failure(description=f"factor registry {self.display_url()} unreachable: "
+                                         f"{str(exc.orig).strip().splitlines()[0]}; nothing was published") from exc
         finally:
             engine.dispose()
 
@@ -101,8 +106,12 @@ class DeltaIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
         where = _slice(context.asset_partition_key, _dims(context)) if context.has_asset_partitions else {}
         uri = self._uri(context)
-        version = delta_io.write_slice(obj, uri, where, storage_options=self.storage.storage_options(),
-                                       custom_metadata={"dagster_run_id": context.run_id})
+        try:
+            version = delta_io.write_slice(obj, uri, where, storage_options=self.storage.storage_options(),
+                                           custom_metadata={"dagster_run_id": context.run_id})
+        except OSError as exc:  # storage unreachable: no commit happened, the table keeps its version
+            raise dg.Failure(description=f"cannot write Delta table {uri}: {exc}; the table is left at its "
+                                         "previous version") from exc
         context.add_output_metadata({"table_uri": uri, "delta_version": version, "rows": obj.height,
                                      **({"partition_columns": ", ".join(sorted(where))} if where else {})})
 
