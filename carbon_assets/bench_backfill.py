@@ -90,7 +90,7 @@ def run(tenants: list[str], years: list[str], root: Path, timeout_s: float = 360
 
         d = defs()
         with dg.DagsterInstance.from_config(str(home)) as inst:
-            runner.materialize_factors(d, inst)
+            runner.materialize_factors(d, inst, log_level="WARNING")
             inst.add_dynamic_partitions("tenants", tenants)
         assets = sorted(d.resolve_job_def("tenant_year_job").asset_layer.selected_asset_keys)
     keys = [str(dg.MultiPartitionKey({"tenant": t, "year": y})) for t in tenants for y in years]
