@@ -1,4 +1,10 @@
-"""Inbox sensor: new files become tenant-year runs; a new tenant becomes a partition in the same tick."""
+"""Inbox sensors: new files become tenant-year runs; a new tenant becomes a partition in the same tick.
+
+``inbox_sensor`` watches the local folder <data>/inbox/<tenant>/<year>/; ``s3_inbox_sensor``
+(defs/s3_inbox.py) watches an S3 prefix with the same rules. The cursor holds the content ids
+(SHA-256 locally, ETag on S3) already handed to a run, per tenant-year: several files written in
+the same second are all seen, and the same bytes under another name never run twice.
+"""
 
 
 from pathlib import Path
@@ -17,23 +23,22 @@ def tenant_year_run(tenant: str, year: str, run_key: str, **tags: str) -> dg.Run
                          tags={"carbon/tenant": tenant, **tags})
 
 
-@dg.sensor(job=tenant_year_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED)
-def inbox_sensor(context: dg.SensorEvaluationContext, files: ProjectFiles) -> dg.SensorResult | dg.SkipReason:
-    """Watches <data>/inbox/<tenant>/<year>/ ; run_key = hash of the new files' contents."""
-    found, refused = inbox.scan(Path(files.inbox))
+def inbox_tick(context: dg.SensorEvaluationContext, found: list, refused: list[inbox.Refused],
+               source: str) -> dg.SensorResult | dg.SkipReason:
+    """Runs for the tenant-years with new content, partitions for new tenants, the advanced cursor."""
     for r in refused:
-        context.log.warning(f"inbox: refused {r.path}: {r.reason} (left in place)")
+        context.log.warning(f"{source}: refused {r.path}: {r.reason} (left in place)")
     cursor = inbox.InboxCursor.parse(context.cursor)
     new = [f for f in found if cursor.is_new(f)]
     if not new:
         return dg.SkipReason(f"no new files ({len(found)} known, {len(refused)} refused)")
-    by_slice: dict[tuple[str, str], list[inbox.InboxFile]] = {}
+    by_slice: dict[tuple[str, str], list] = {}
     for f in new:
         by_slice.setdefault((f.tenant, f.year), []).append(f)
     known = set(context.instance.get_dynamic_partitions(TENANTS))
     new_tenants = sorted({t for t, _ in by_slice} - known)
     runs = [
-        tenant_year_run(t, y, f"inbox|{t}|{y}|" + bytes_sha256("|".join(sorted({f.sha256 for f in fs})).encode()),
+        tenant_year_run(t, y, f"{source}|{t}|{y}|" + bytes_sha256("|".join(sorted({f.content_id for f in fs})).encode()),
                         **{"carbon/source_files": ",".join(sorted(f.name for f in fs))[:500]})
         for (t, y), fs in sorted(by_slice.items())
     ]
@@ -42,3 +47,10 @@ def inbox_sensor(context: dg.SensorEvaluationContext, files: ProjectFiles) -> dg
         dynamic_partitions_requests=[tenant_partitions.build_add_request(new_tenants)] if new_tenants else [],
         cursor=cursor.advance(new).dump(),
     )
+
+
+@dg.sensor(job=tenant_year_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED)
+def inbox_sensor(context: dg.SensorEvaluationContext, files: ProjectFiles) -> dg.SensorResult | dg.SkipReason:
+    """Watches <data>/inbox/<tenant>/<year>/ ; run_key = hash of the new files' contents."""
+    found, refused = inbox.scan(Path(files.inbox))
+    return inbox_tick(context, found, refused, "inbox")

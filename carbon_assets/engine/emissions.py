@@ -12,6 +12,10 @@ declares ``year_fallback: nearest_earlier`` and it ended before the year. Every 
 written into match_note. Only candidates whose unit the line's unit converts to are considered;
 when none does, the line is a unit_mismatch against the best-ranked candidate.
 
+Spend lines (an ISO 4217 currency as unit) convert to a spend-based factor's currency at the
+ECB annual average of the line's year and are deflated to the factor's price year when it declares
+one (engine/money.py); a missing rate or deflator makes the line a unit_mismatch with the reason.
+
 Among the qualifying factors the tie-break declared in ``data/selection.yaml`` decides (criteria in
 TIE_BREAK_CRITERIA, applied in the declared order; DEFAULT_TIE_BREAK when none is given).
 """
@@ -24,7 +28,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from carbon_assets.engine import units
+from carbon_assets.engine import money, units
 from carbon_assets.engine.activities import ACTIVITY_SCHEMA
 from carbon_assets.engine.errors import InputError
 from carbon_assets.engine.factors import value_under_gwp
@@ -60,10 +64,34 @@ def factor_unit(f: dict) -> str:
     return f"{f['unit']} ({f['unit_basis']} CV)" if f["unit_basis"] else f["unit"]
 
 
-def _convertible(unit: str, f: dict) -> bool:
+def _currency(unit: str | None) -> tuple[str, float] | None:
+    """(ISO code, units of that currency per 1 unit) of a money unit ("USD", "kEUR"), else None."""
+    u = (unit or "").strip()
+    if u.upper() in money.ISO_4217:
+        return u.upper(), 1.0
+    if u[:1] == "k" and u[1:].upper() in money.ISO_4217:
+        return u[1:].upper(), 1000.0
+    return None
+
+
+def conversion(unit: str, f: dict, year: int) -> tuple[float, str]:
+    """(multiplier from the line's unit to the factor's denominator, note). Spend lines go through
+    engine/money.py: exchange rate at the year's annual average, then deflation to the factor's
+    price year when it declares one; physical units through pint. Raises DimensionMismatch,
+    UnitError or MoneyError."""
+    line_ccy, factor_ccy = _currency(unit), _currency(f["unit"])
+    if line_ccy and factor_ccy:
+        mult, note = money.spend_conversion(line_ccy[0], factor_ccy[0], year, f.get("price_year"))
+        return mult * line_ccy[1] / factor_ccy[1], note
+    if line_ccy or factor_ccy:
+        raise units.DimensionMismatch(f"cannot convert {unit!r} to {f['unit']!r}: money against a physical unit")
+    return units.conversion_factor(unit, factor_unit(f)), ""
+
+
+def _convertible(unit: str, f: dict, year: int) -> bool:
     try:
-        units.conversion_factor(unit, factor_unit(f))
-    except (units.DimensionMismatch, units.UnitError):
+        conversion(unit, f, year)
+    except (units.DimensionMismatch, units.UnitError, money.MoneyError):
         return False
     return True
 
@@ -120,7 +148,7 @@ def select_factor(line: dict, candidates: list[dict], year: int, ns_rank: dict[s
     start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
     region = line["region"]
     eligible = []
-    convertible = [f for f in candidates if _convertible(line["unit"], f)]
+    convertible = [f for f in candidates if _convertible(line["unit"], f, year)]
     if candidates and not convertible:  # report the mismatch against the best-ranked candidate
         return min(candidates, key=lambda f: (ns_rank.get(f["namespace"], len(ns_rank)), f["factor_id"])), \
             "unit_mismatch", ""
@@ -169,12 +197,14 @@ def compute(activities: pl.DataFrame, factors: pl.DataFrame, params: CalcParams,
         if f is not None:
             basis = factor_unit(f)
             try:
-                conv = units.conversion_factor(line["unit"], basis)
-            except (units.DimensionMismatch, units.UnitError) as exc:
+                conv, money_note = conversion(line["unit"], f, int(line["year"]))
+            except (units.DimensionMismatch, units.UnitError, money.MoneyError) as exc:
                 row.update(match_status="unit_mismatch", match_note=f"{exc}; factor {f['factor_id']} is per {basis}",
                            factor_id=f["factor_id"], namespace=f["namespace"], factor_unit=basis)
                 out.append(row)
                 continue
+            if money_note:
+                row["match_note"] = f"{row['match_note']}; {money_note}"
             q = line["quantity"] * conv
             dist_p2 = f["dist_param"] if f["dist"] == "lognormal" else f["dist_param"] * abs(f["value_gwp"])
             row.update(factor_id=f["factor_id"], namespace=f["namespace"], factor_unit=basis,

@@ -1,0 +1,430 @@
+"""Reading messy client activity files into text tables with real row numbers.
+
+One entry point, :func:`read_table`, for CSV (encoding and delimiter detected), XLSX (sheet from the
+mapping or the first non-empty one) and Parquet. The header row is found among the first rows
+(it need not be line 1). Blank lines are not rows. Every data row keeps its physical row number
+(CSV line, spreadsheet row; Parquet: 1-based record number).
+
+Whole-file problems (too large, empty, binary junk, duplicate headers, a single column, unreadable
+workbook) raise :class:`carbon_assets.engine.errors.InputError` naming file, row and column.
+Row-level problems (a row with more cells than the header) are marked in the ``ROW_ERROR``
+column and become rejects later; nothing is dropped.
+
+The CSV data is parsed by polars when no quoted field spans lines (the common case), else by the
+``csv`` module; both give the same table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from carbon_assets.engine import headers as hdr
+from carbon_assets.engine.errors import InputError
+from carbon_assets.engine.tables import ROW_COL
+
+ROW_ERROR = "__row_error"  # message for a row that cannot be aligned with the header, else null
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+DELIMITERS = (",", ";", "\t", "|")
+HEADER_SCAN_ROWS = 30
+SNIFF_LINES = 60
+RAGGED_SPARE = 8
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    max_bytes: int = DEFAULT_MAX_BYTES
+    sheet: str | None = None
+    header_row: int | None = None  # 1-based physical row of the header; None = detect
+    encoding: str | None = None  # None = detect (UTF-8, UTF-8 BOM, UTF-16 BOM, Windows-1252, Latin-1)
+    delimiter: str | None = None  # None = sniff among , ; TAB |
+    template: dict[str, list[str]] | None = None  # headers the mapping knows, used to find the header row
+
+
+@dataclass
+class TextTable:
+    frame: pl.DataFrame  # one String column per header (null when empty), ROW_COL, ROW_ERROR
+    headers: list[str]
+    header_row: int
+    info: dict = field(default_factory=dict)  # format, encoding, delimiter, sheet, numeric_columns...
+
+
+def _fmt_of(name: str, head: bytes) -> str:
+    if head.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return "xls"
+    low = name.lower()
+    if low.endswith((".xlsx", ".xlsm")):
+        return "xlsx"
+    if low.endswith(".parquet"):
+        return "parquet"
+    return "csv"
+
+
+def read_table(path: Path, name: str | None = None, options: ReadOptions | None = None,
+               raw: bytes | None = None) -> TextTable:
+    """The file as a text table; InputError for a file that cannot be read as a table.
+
+    ``raw``: the file's bytes when the caller has already read them."""
+    opts = options or ReadOptions()
+    name = name or path.name
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror}", file=name) from exc
+    if size > opts.max_bytes:
+        raise InputError(f"file is {size / 2**20:.1f} MB, over the {opts.max_bytes / 2**20:.1f} MB limit "
+                         "(split it, or raise max_mb in the tenant mapping)", file=name, row=0)
+    raw = path.read_bytes() if raw is None else raw
+    if not raw or raw.isspace():
+        raise InputError("file is empty", file=name, row=0)
+    fmt = _fmt_of(name, raw[:8])
+    if fmt == "xls":
+        raise InputError("legacy .xls workbook (OLE2): save it as .xlsx or CSV", file=name, row=0)
+    if fmt == "xlsx":
+        return _read_xlsx(path, name, opts)
+    if fmt == "parquet":
+        return _read_parquet(raw, name)
+    return _read_csv(raw, name, opts)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _check_headers(cells: list, name: str, row: int) -> list[str]:
+    names = [("" if h is None else str(h)).strip() for h in cells]
+    while names and not names[-1]:
+        names.pop()
+    if not any(names):
+        raise InputError("header row is empty", file=name, row=row)
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names):
+        if n and n in seen:
+            raise InputError(f"duplicate column header (columns {seen[n] + 1} and {i + 1})",
+                             file=name, row=row, column=n)
+        seen[n] = i
+    names = [n or f"column_{i + 1}" for i, n in enumerate(names)]
+    # polars reads "*" and "^...$" as column patterns, and "__..." names are the reader's own helpers
+    names = [f"{n} [{i + 1}]" if n == "*" or (n.startswith("^") and n.endswith("$")) or n.startswith("__") else n
+             for i, n in enumerate(names)]
+    if len(set(names)) < len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputError("duplicate column header (after naming empty or reserved headers)", file=name, row=row,
+                         column=dup)
+    if len(names) < 2:
+        raise InputError("only one column found: a table needs several columns (wrong delimiter?)",
+                         file=name, row=row, column=names[0])
+    return names
+
+
+def _frame_from_rows(names: list[str], rows: list[tuple]) -> pl.DataFrame:
+    """Rows are (row number, cells) or (row number, cells, error message)."""
+    n = len(names)
+    data: dict[str, list] = {h: [] for h in names}
+    rownums, errors = [], []
+    for rownum, cells, *err in rows:
+        vals = [None if v is None else str(v).strip() for v in cells]
+        vals = [v if v != "" else None for v in vals]
+        if not err and not any(v is not None for v in vals):
+            continue  # blank row: not a row
+        extra = [v for v in vals[n:] if v is not None]
+        for i, h in enumerate(names):
+            data[h].append(vals[i] if i < len(vals) else None)
+        rownums.append(rownum)
+        last = max(i for i, v in enumerate(vals) if v is not None) + 1 if extra else 0
+        errors.append(err[0] if err else f"row has {last} cells but the header has {n}" if extra else None)
+    return pl.DataFrame({**data, ROW_COL: rownums, ROW_ERROR: errors},
+                        schema={**{h: pl.String for h in names}, ROW_COL: pl.Int64, ROW_ERROR: pl.String})
+
+
+# ------------------------------------------------------------------ CSV
+
+
+def _decode(raw: bytes, name: str, forced: str | None) -> tuple[str, str]:
+    if forced:
+        try:
+            return raw.decode(forced).removeprefix("\ufeff"), forced
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise InputError(f"cannot decode with the mapping's encoding {forced!r}: {exc}", file=name, row=0) from exc
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise InputError("invalid UTF-16 text", file=name, row=0) from exc
+    head = raw[:65536]
+    if b"\x00" in head:
+        raise InputError("binary content (NUL bytes): not a CSV, XLSX or Parquet file", file=name, row=0)
+    ctrl = sum(head.count(bytes([b])) for b in (*range(1, 9), 11, 12, *range(14, 32)))
+    if ctrl > max(8, len(head) // 100):
+        raise InputError("binary content (control bytes): not a CSV, XLSX or Parquet file", file=name, row=0)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        try:
+            return raw[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            pass  # a BOM on a file that is not UTF-8 after all: try the 8-bit code pages
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def _sample_lines(text: str, n: int) -> list[str]:
+    out: list[str] = []
+    head = text[:1 << 20]
+    if len(head) < len(text):
+        head = head[: head.rfind("\n") + 1] or head
+    for line in io.StringIO(head, newline=None):
+        if line.strip():
+            out.append(line)
+            if len(out) >= n:
+                break
+    return out
+
+
+def _sniff(lines: list[str]) -> str | None:
+    best, best_score = None, (0, 0)
+    for d in DELIMITERS:
+        counts = [len(rec) for rec in csv.reader(lines, delimiter=d)]
+        counts = [c for c in counts if c > 1]
+        if not counts:
+            continue
+        mode = max(set(counts), key=lambda c: (counts.count(c), c))
+        score = (counts.count(mode), mode)
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
+def _line_offset(text: str, nlines: int) -> int:
+    """Character offset of the start of physical line ``nlines + 1`` (0 when nlines = 0)."""
+    pos = 0
+    for _ in range(nlines):
+        nxt = text.find("\n", pos)
+        if nxt < 0:
+            return len(text)
+        pos = nxt + 1
+    return pos
+
+
+def _read_csv(raw: bytes, name: str, opts: ReadOptions) -> TextTable:
+    text, encoding = _decode(raw, name, opts.encoding)
+    crlf = "\r" in text
+    if crlf:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    sample = _sample_lines(text, SNIFF_LINES)
+    if not sample:
+        raise InputError("file is empty", file=name, row=0)
+    delim = opts.delimiter or _sniff(sample)
+    if delim is None:
+        first = sample[0].strip()
+        raise InputError("only one column found: no delimiter among , ; TAB | (is this a table?)",
+                         file=name, row=1, column=first[:60])
+    # candidate header rows: the first records with their physical line numbers
+    reader = csv.reader(io.StringIO(text[:sum(len(s) for s in sample) * 4 + 4096]), delimiter=delim)
+    cands: list[tuple[int, list[str]]] = []
+    start_line = 1
+    try:
+        for rec in reader:
+            if any(c.strip() for c in rec):
+                cands.append((start_line, rec))
+            start_line = reader.line_num + 1
+            if len(cands) >= HEADER_SCAN_ROWS:
+                break
+    except csv.Error:
+        pass  # a malformed record within the sample: the candidates so far are enough
+    if not cands:
+        raise InputError("file is empty (no header row)", file=name, row=0)
+    if opts.header_row is not None:
+        match = [c for c in cands if c[0] == opts.header_row]
+        if not match:
+            raise InputError(f"header row {opts.header_row} (from the mapping) is blank or missing", file=name,
+                             row=opts.header_row)
+        header_line, header_cells = match[0]
+    else:
+        i = hdr.find_header_row([c[1] for c in cands], opts.template)
+        header_line, header_cells = cands[i]
+    # the header record may span lines when quoted: count its physical end
+    names = _check_headers(header_cells, name, header_line)
+    end_line = header_line + _record_span(text, header_line, delim) - 1
+    offset = _line_offset(text, end_line)
+    data = text[offset:]
+    data_bytes = None
+    if encoding in ("utf-8", "utf-8-sig") and not crlf:  # the file's own bytes after the header, no re-encoding
+        data_bytes = raw[(3 if encoding == "utf-8-sig" else 0) + len(text[:offset].encode("utf-8")):]
+    frame = _parse_fast(data, names, delim, end_line, data_bytes)
+    if frame is None:
+        frame = _parse_slow(data, names, delim, end_line)
+    info = {"format": "csv", "encoding": encoding, "delimiter": delim, "header_row": header_line,
+            "preamble_rows": sum(1 for c in cands if c[0] < header_line)}
+    return TextTable(frame=frame, headers=names, header_row=header_line, info=info)
+
+
+def _record_span(text: str, line: int, delim: str) -> int:
+    start = _line_offset(text, line - 1)
+    reader = csv.reader(io.StringIO(text[start:start + 1_000_000]), delimiter=delim)
+    try:
+        next(reader)
+    except (StopIteration, csv.Error):
+        return 1
+    return max(1, reader.line_num)
+
+
+def _parse_fast(data: str, names: list[str], delim: str, end_line: int,
+                data_bytes: bytes | None = None) -> pl.DataFrame | None:
+    """polars parse when every record is one line; None when that cannot be guaranteed."""
+    if not data or data.isspace():
+        return _frame_from_rows(names, [])
+    b = data.encode("utf-8") if data_bytes is None else data_bytes
+    n_lines = b.count(b"\n") + (0 if b.endswith(b"\n") else 1)
+    has_quote = b.find(b'"') >= 0
+    # polars keeps blank lines as rows, so one record per line <=> as many records as lines;
+    # a quoted field spanning lines (or a stray quote) shows as fewer records: the csv module decides
+    # spare columns catch rows with more cells than the header; a row with even more makes polars
+    # raise, and the csv module decides
+    ncols = len(names) + RAGGED_SPARE
+    cols = [f"f{i}" for i in range(ncols)]
+    try:
+        df = pl.read_csv(io.BytesIO(b), has_header=False, separator=delim, quote_char='"' if has_quote else None,
+                         infer_schema=False, schema={c: pl.String for c in cols}, missing_columns="insert")
+    except Exception:  # noqa: BLE001 - malformed quoting and the like: the csv module decides
+        return None
+    if df.height != n_lines:
+        return None
+    height = df.height
+    stripped = [pl.col(c).str.strip_chars() for c in cols]
+    lf = df.lazy().select([pl.when(s == "").then(None).otherwise(s).alias(c) for s, c in zip(stripped, cols)])
+    n = len(names)
+    extra = cols[n:]
+    nonblank = pl.any_horizontal([pl.col(c).is_not_null() for c in cols])
+    last = pl.max_horizontal([pl.when(pl.col(c).is_not_null()).then(pl.lit(i + 1)) for i, c in enumerate(cols)])
+    row_error = (pl.when(pl.any_horizontal([pl.col(c).is_not_null() for c in extra]))
+                 .then(pl.format("row has {} cells but the header has {}", last, pl.lit(n)))
+                 .otherwise(None))
+    out = lf.with_columns(
+        pl.int_range(end_line + 1, end_line + 1 + height, dtype=pl.Int64).alias(ROW_COL),
+        row_error.cast(pl.String).alias(ROW_ERROR),
+    ).filter(nonblank)
+    return out.select([pl.col(f"f{i}").alias(h) for i, h in enumerate(names)] + [ROW_COL, ROW_ERROR]).collect()
+
+
+def _parse_slow(data: str, names: list[str], delim: str, end_line: int) -> pl.DataFrame:
+    reader = csv.reader(io.StringIO(data), delimiter=delim)
+    rows: list[tuple[int, list]] = []
+    start = 1
+    while True:
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. an unterminated quote: the rest of the file is one bad row
+            rows.append((end_line + start, [], f"unreadable record (bad quoting: {exc})"))
+            break
+        rows.append((end_line + start, rec))
+        start = reader.line_num + 1
+    return _frame_from_rows(names, rows)
+
+
+# ------------------------------------------------------------------ XLSX
+
+
+def _cell_text(v) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return str(v)
+
+
+def _read_xlsx(path: Path, name: str, opts: ReadOptions) -> TextTable:
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many unrelated types for junk input
+        raise InputError(f"not a readable xlsx workbook: {type(exc).__name__}", file=name, row=0) from exc
+    try:
+        if opts.sheet is not None:
+            if opts.sheet not in wb.sheetnames:
+                raise InputError(f"sheet {opts.sheet!r} (from the mapping) not found; sheets: {wb.sheetnames}",
+                                 file=name, row=0)
+            sheets = [wb[opts.sheet]]
+        else:
+            sheets = list(wb.worksheets)
+        for ws in sheets:
+            rows = [(i, list(vals)) for i, vals in enumerate(ws.iter_rows(values_only=True), start=1)]
+            rows = [(i, vals) for i, vals in rows if any(v not in (None, "") for v in vals)]
+            if rows:
+                return _xlsx_table(rows, name, ws.title, opts)
+        raise InputError("workbook has no non-empty sheet", file=name, row=0)
+    finally:
+        wb.close()
+
+
+def _xlsx_table(rows: list[tuple[int, list]], name: str, sheet: str, opts: ReadOptions) -> TextTable:
+    cands = rows[:HEADER_SCAN_ROWS]
+    if opts.header_row is not None:
+        idx = next((k for k, (i, _) in enumerate(rows) if i == opts.header_row), None)
+        if idx is None:
+            raise InputError(f"header row {opts.header_row} (from the mapping) is blank or missing", file=name,
+                             row=opts.header_row)
+    else:
+        idx = hdr.find_header_row([[_cell_text(v) for v in vals] for _, vals in cands], opts.template)
+    header_line, header_vals = rows[idx]
+    names = _check_headers([_cell_text(v) for v in header_vals], name, header_line)
+    numeric = {h: True for h in names}
+    body = []
+    for rownum, vals in rows[idx + 1:]:
+        for i, h in enumerate(names):
+            v = vals[i] if i < len(vals) else None
+            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool)):
+                numeric[h] = False
+        body.append((rownum, [_cell_text(v) for v in vals]))
+    seen_any = {h: any((vals[i] if i < len(vals) else None) is not None for _, vals in rows[idx + 1:])
+                for i, h in enumerate(names)}
+    info = {"format": "xlsx", "sheet": sheet, "header_row": header_line,
+            "preamble_rows": idx, "numeric_columns": sorted(h for h in names if numeric[h] and seen_any[h])}
+    return TextTable(frame=_frame_from_rows(names, body), headers=names, header_row=header_line, info=info)
+
+
+# ------------------------------------------------------------------ Parquet
+
+
+def _read_parquet(raw: bytes, name: str) -> TextTable:
+    try:
+        df = pl.read_parquet(io.BytesIO(raw))
+    except Exception as exc:  # any unreadable parquet
+        raise InputError(f"not a readable Parquet file: {type(exc).__name__}", file=name, row=0) from exc
+    names = _check_headers(list(df.columns), name, 0)
+    if len(names) != df.width:
+        raise InputError("trailing columns without a name", file=name, row=0)
+    df = df.rename(dict(zip(df.columns, names, strict=True)))
+    numeric = sorted(c for c, t in df.schema.items() if t.is_numeric())
+    cols = []
+    for c, t in df.schema.items():
+        if t.is_nested():
+            cols.append(pl.col(c).cast(pl.String, strict=False))
+        else:
+            cols.append(pl.col(c).cast(pl.String))
+    text = df.select(cols)
+    stripped = [pl.col(c).str.strip_chars() for c in text.columns]
+    text = text.select([pl.when(s == "").then(None).otherwise(s).alias(c) for s, c in zip(stripped, text.columns)])
+    text = text.with_columns(pl.int_range(1, text.height + 1, dtype=pl.Int64).alias(ROW_COL),
+                             pl.lit(None, pl.String).alias(ROW_ERROR))
+    nonblank = pl.any_horizontal([pl.col(c).is_not_null() for c in names])
+    info = {"format": "parquet", "header_row": 0, "numeric_columns": numeric}
+    return TextTable(frame=text.filter(nonblank), headers=names, header_row=0, info=info)
