@@ -34,7 +34,8 @@ class FileTiming:
         return self.load_s / self.bare_s if self.bare_s > 0 else float("inf")
 
 
-def _best(fn, repeat: int):
+def best_of(fn, repeat: int) -> tuple[float, object]:
+    """(fastest wall time of ``repeat`` calls, the last call's result)."""
     best, out = float("inf"), None
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -61,8 +62,8 @@ def time_file(mapping: factors.Mapping, path: Path, factors_dir: Path, repeat: i
         skipped.clear()
         return factors.read_source(one, factors_dir, skipped)
 
-    load_s, df = _best(load, repeat)
-    bare_s, _ = _best(lambda: bare_read(mapping, path), repeat)
+    load_s, df = best_of(load, repeat)
+    bare_s, _ = best_of(lambda: bare_read(mapping, path), repeat)
     return FileTiming(mapping.path.name, path.name, df.height, len(skipped), load_s, bare_s)
 
 

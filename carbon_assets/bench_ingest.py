@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from carbon_assets.bench_factors import best_of
 from carbon_assets.engine import activities
 
 PREAMBLE = ["Export comptable - Société Générale d'Énergie", "Période : 01/01/2024 au 31/12/2024", ""]
@@ -70,15 +71,6 @@ def generate(path: Path, rows: int, seed: int = 7) -> dict:
     return {"lines": len(lines), "data_rows": rows + 1}
 
 
-def _best(fn, repeat: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def run(rows: int, repeat: int, bronze: bool, keep: str | None) -> dict:
     data = Path(__file__).resolve().parents[1] / "data"
     default = activities.ColumnMapping.load(data / "tenants" / "default_mapping.yaml")
@@ -91,10 +83,10 @@ def run(rows: int, repeat: int, bronze: bool, keep: str | None) -> dict:
         t0 = time.perf_counter()
         written = generate(path, rows)
         gen_s = time.perf_counter() - t0
-        bare_s, bare = _best(lambda: pl.read_csv(path, separator=";", skip_rows=len(PREAMBLE), encoding="utf8-lossy",
+        bare_s, bare = best_of(lambda: pl.read_csv(path, separator=";", skip_rows=len(PREAMBLE), encoding="utf8-lossy",
                                                  infer_schema=False), repeat)
         files = [(path.name, path)]
-        ingest_s, (acts, rej, reports) = _best(
+        ingest_s, (acts, rej, reports) = best_of(
             lambda: activities.ingest_files(files, "bench", "2024", mapping, vocab), repeat)
         out = {"rows": rows, "file_mb": round(path.stat().st_size / 1e6, 1), "generate_s": round(gen_s, 2),
                "bare_read_csv_s": round(bare_s, 3), "bare_rows": bare.height, "ingest_s": round(ingest_s, 3),
@@ -107,7 +99,7 @@ def run(rows: int, repeat: int, bronze: bool, keep: str | None) -> dict:
                 raw = activities.read_raw(files, "bench", "2024", mapping)
                 return activities.normalise(raw, mapping, vocab)
 
-            out["bronze_path_s"] = round(_best(asset_path, 1)[0], 3)
+            out["bronze_path_s"] = round(best_of(asset_path, 1)[0], 3)
     return out
 
 

@@ -7,6 +7,9 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[1]
 DATA = PROJECT / "data"
 
+# real servers the tests start themselves: PostgreSQL (initdb/pg_ctl) and S3 (moto's server)
+pytest_plugins = ["carbon_assets_tests.postgres_fixture", "carbon_assets_tests.s3_fixture"]
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:

@@ -1,10 +1,7 @@
 """The S3 inbox against a real S3 API (moto's server on 127.0.0.1), the sensors' cursor, and tenant isolation."""
 
 import shutil
-import socket
-import uuid
 
-import boto3
 import dagster as dg
 import polars as pl
 import pytest
@@ -19,33 +16,11 @@ CSV_B = b"date;activite;quantite;unite\n31/03/2024;fuel.diesel;1 234,5;litres\n"
 CSV_G = b"date,activity_key,quantity,unit\n2024-06-30,water.supply,7,m3\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture
-def s3(s3_endpoint, monkeypatch):
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(k, v)
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-    bucket = f"inbox-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=bucket)
+def s3(s3_endpoint, s3_bucket):
+    client, bucket = s3_bucket
     resource = S3Inbox(uri=f"s3://{bucket}/landing", endpoint_url=s3_endpoint, region_name="us-east-1",
                        aws_access_key_id="testing", aws_secret_access_key="testing")
     return client, bucket, resource

@@ -12,8 +12,6 @@ from carbon_assets import runner
 from carbon_assets.engine.params import CalcParams
 from carbon_assets_tests.engine.shared_factors import PROJECT
 
-pytest_plugins = ["carbon_assets_tests.postgres_fixture"]
-
 
 @pytest.fixture
 def pg_instance(postgres_url, tmp_path, monkeypatch):

@@ -8,7 +8,6 @@ from carbon_assets import runner, settings
 from carbon_assets.engine import delta_io
 from carbon_assets.engine.params import CalcParams
 
-pytest_plugins = ["carbon_assets_tests.s3_fixture"]
 PARAMS = CalcParams(mc_samples=500)
 TABLES = ("raw_activities", "activities", "activity_rejects", "emissions", "emission_distributions", "sensitivity",
           "inventory_report")
