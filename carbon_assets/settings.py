@@ -25,6 +25,15 @@ def lake_uri() -> str:
     return uri if "://" in uri else str(Path(uri).resolve())
 
 
+def s3_endpoint_url() -> str | None:
+    """An S3-compatible server instead of AWS (lake and inbox alike): CARBON_S3_ENDPOINT_URL, else the
+    standard AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL."""
+    for key in ("CARBON_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        if os.environ.get(key):
+            return os.environ[key]
+    return None
+
+
 def lake_storage_options(uri: str | None = None) -> dict[str, str] | None:
     """delta-rs / polars storage options for an s3:// lake, from the standard AWS_* variables plus
     CARBON_S3_ENDPOINT_URL (an S3-compatible server); None for a local lake.
@@ -37,7 +46,7 @@ def lake_storage_options(uri: str | None = None) -> dict[str, str] | None:
         return None
     opts = {"conditional_put": "etag",
             "AWS_REGION": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
-    endpoint = os.environ.get("CARBON_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = s3_endpoint_url()
     if endpoint:
         opts["AWS_ENDPOINT_URL"] = endpoint
         if endpoint.startswith("http://"):

@@ -1,6 +1,6 @@
 """The S3 inbox (dagster-aws): ``CARBON_INBOX_URI=s3://bucket/prefix`` switches raw_activities and
 ``s3_inbox_sensor`` to ``<prefix>/<tenant>/<year>/<file>`` objects. Endpoint and credentials come from
-the usual AWS variables (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for a local S3-compatible server,
+the usual AWS variables (CARBON_S3_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for an S3-compatible server,
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)."""
 
 
@@ -9,6 +9,7 @@ import os
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from carbon_assets import settings
 from carbon_assets.defs.inbox_sensor import inbox_tick
 from carbon_assets.defs.jobs import tenant_year_job
 from carbon_assets.engine import s3_inbox as s3_engine
@@ -27,7 +28,7 @@ class S3Inbox(dg.ConfigurableResource):
     def from_env(cls) -> "S3Inbox":
         uri = os.environ.get("CARBON_INBOX_URI", "")
         return cls(uri=uri if uri.startswith("s3://") else "",
-                   endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
+                   endpoint_url=settings.s3_endpoint_url(),
                    region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
 
     @property
