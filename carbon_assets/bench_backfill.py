@@ -125,10 +125,10 @@ def run(tenants: list[str], years: list[str], root: Path, timeout_s: float = 360
         tenant_overlaps=sum(_overlaps(v) for v in by_tenant.values()))
 
 
-def main(n_tenants: int, years: list[str], out=sys.stdout) -> BackfillResult:
+def main(n_tenants: int, years: list[str], timeout_s: float = 7200.0, out=sys.stdout) -> BackfillResult:
     tenants = [f"tenant-{i:03d}" for i in range(n_tenants)]
     with tempfile.TemporaryDirectory(prefix="carbon_backfill_") as tmp:
-        res = run(tenants, years, Path(tmp))
+        res = run(tenants, years, Path(tmp), timeout_s=timeout_s)
     print(f"backfill {n_tenants} tenants x {len(years)} years = {res.partitions} partitions: {res.status}, "
           f"runs {res.run_statuses}", file=out)
     print(f"  total wall time        {res.wall_s:8.1f} s", file=out)

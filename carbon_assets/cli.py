@@ -131,7 +131,7 @@ def cmd_bench_factors(args: argparse.Namespace) -> int:
 def cmd_bench_backfill(args: argparse.Namespace) -> int:
     from carbon_assets import bench_backfill
 
-    res = bench_backfill.main(args.tenants, [str(y) for y in args.years])
+    res = bench_backfill.main(args.tenants, [str(y) for y in args.years], timeout_s=args.timeout)
     return EXIT_OK if res.status == "COMPLETED_SUCCESS" or res.status == "COMPLETED" else EXIT_FAILED
 
 
@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     bb = sub.add_parser("bench-backfill", help="backfill N tenants x years through dagster dev; per-partition overhead")
     bb.add_argument("--tenants", type=int, default=50)
     bb.add_argument("--years", type=int, nargs="+", default=[2022, 2023, 2024, 2025])
+    bb.add_argument("--timeout", type=float, default=7200.0, help="seconds to wait for the backfill (default 7200)")
     bb.set_defaults(func=cmd_bench_backfill)
     return parser
 
