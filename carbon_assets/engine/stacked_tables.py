@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import re
 import string
-import warnings
 from pathlib import Path
 
 import polars as pl
 
 from carbon_assets.engine.errors import InputError
-from carbon_assets.engine.tables import ROW_COL
+from carbon_assets.engine.tables import ROW_COL, xlsx_sheet
 
 
 def _letter(i: int) -> str:
@@ -53,28 +52,13 @@ def _text(v) -> str | None:
 
 def read_grid(path: Path, sheet: str | None) -> list[tuple[int, list[str | None]]]:
     """(sheet row number, cell texts) for every non-empty row of the sheet."""
-    import openpyxl
-
-    if not path.exists():
-        raise InputError("file not found", file=str(path))
-    try:
-        with warnings.catch_warnings():  # publishers' workbooks carry headers/extensions openpyxl ignores
-            warnings.simplefilter("ignore", UserWarning)
-            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises several unrelated types for junk input
-        raise InputError(f"not a readable xlsx workbook: {exc}", file=str(path)) from exc
-    try:
-        if sheet is not None and sheet not in wb.sheetnames:
-            raise InputError(f"sheet {sheet!r} not found (sheets: {wb.sheetnames})", file=str(path))
-        ws = wb[sheet] if sheet else wb.worksheets[0]
+    with xlsx_sheet(path, sheet) as ws:
         rows = []
         for rownum, values in enumerate(ws.iter_rows(values_only=True), start=1):
             cells = [_text(v) for v in values]
             if any(cells):
                 rows.append((rownum, cells))
         return rows
-    finally:
-        wb.close()
 
 
 def _cell(cells: list, letter: str) -> str | None:

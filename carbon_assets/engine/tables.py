@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from pathlib import Path
 
 import polars as pl
@@ -51,17 +53,29 @@ def _frame(names: list[str], rows: list[tuple[int, list]]) -> pl.DataFrame:
     return pl.DataFrame(data, schema={**{n: pl.String for n in names}, ROW_COL: pl.Int64})
 
 
-def _read_xlsx(path: Path, sheet: str | None, header_row: int) -> pl.DataFrame:
+@contextlib.contextmanager
+def xlsx_sheet(path: Path, sheet: str | None):
+    """The named sheet (or the first) of a workbook opened read-only, values only; closed on exit."""
     import openpyxl
 
+    if not path.exists():
+        raise InputError("file not found", file=str(path))
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        with warnings.catch_warnings():  # publishers' workbooks carry headers/extensions openpyxl ignores
+            warnings.simplefilter("ignore", UserWarning)
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several unrelated types for junk input
         raise InputError(f"not a readable xlsx workbook: {exc}", file=str(path)) from exc
     try:
         if sheet is not None and sheet not in wb.sheetnames:
             raise InputError(f"sheet {sheet!r} not found (sheets: {wb.sheetnames})", file=str(path))
-        ws = wb[sheet] if sheet else wb.worksheets[0]
+        yield wb[sheet] if sheet else wb.worksheets[0]
+    finally:
+        wb.close()
+
+
+def _read_xlsx(path: Path, sheet: str | None, header_row: int) -> pl.DataFrame:
+    with xlsx_sheet(path, sheet) as ws:
         it = ws.iter_rows(values_only=True)
         header = None
         rows: list[tuple[int, list]] = []
@@ -74,11 +88,9 @@ def _read_xlsx(path: Path, sheet: str | None, header_row: int) -> pl.DataFrame:
             cells = [_xlsx_text(v) for v in values]
             if any(c not in (None, "") for c in cells):
                 rows.append((rownum, cells))
-        if header is None:
-            raise InputError(f"header row {header_row} not found", file=str(path))
-        return _frame(header, rows)
-    finally:
-        wb.close()
+    if header is None:
+        raise InputError(f"header row {header_row} not found", file=str(path))
+    return _frame(header, rows)
 
 
 def _xlsx_text(v) -> str | None:
