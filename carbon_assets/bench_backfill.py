@@ -79,7 +79,10 @@ def _max_concurrency(intervals: list[tuple[float, float]]) -> int:
     return best
 
 
-def run(tenants: list[str], years: list[str], root: Path, timeout_s: float = 3600.0) -> BackfillResult:
+def run(tenants: list[str], years: list[str], root: Path, timeout_s: float = 3600.0,
+        executor: str = "in_process") -> BackfillResult:
+    """``executor``: in_process (a partition's steps in its run process; small partitions) or
+    multiprocess (one process per step, Dagster's default: pays an interpreter start per step)."""
     import dagster as dg
 
     data = prepare_data(root, tenants, years)
@@ -98,6 +101,7 @@ def run(tenants: list[str], years: list[str], root: Path, timeout_s: float = 360
         t0 = time.monotonic()
         launched = server.graphql(LAUNCH_BACKFILL, {"backfillParams": {
             "assetSelection": [{"path": k.path} for k in assets], "partitionNames": keys,
+            "runConfigData": {"execution": {"config": {executor: {}}}},
             "title": f"bench {len(tenants)} tenants x {len(years)} years"}})["launchPartitionBackfill"]
         if launched["__typename"] != "LaunchBackfillSuccess":
             raise RuntimeError(f"backfill not launched: {launched}")
@@ -125,11 +129,13 @@ def run(tenants: list[str], years: list[str], root: Path, timeout_s: float = 360
         tenant_overlaps=sum(_overlaps(v) for v in by_tenant.values()))
 
 
-def main(n_tenants: int, years: list[str], timeout_s: float = 7200.0, out=sys.stdout) -> BackfillResult:
+def main(n_tenants: int, years: list[str], timeout_s: float = 7200.0, executor: str = "in_process",
+         out=sys.stdout) -> BackfillResult:
     tenants = [f"tenant-{i:03d}" for i in range(n_tenants)]
     with tempfile.TemporaryDirectory(prefix="carbon_backfill_") as tmp:
-        res = run(tenants, years, Path(tmp), timeout_s=timeout_s)
-    print(f"backfill {n_tenants} tenants x {len(years)} years = {res.partitions} partitions: {res.status}, "
+        res = run(tenants, years, Path(tmp), timeout_s=timeout_s, executor=executor)
+    print(f"backfill {n_tenants} tenants x {len(years)} years = {res.partitions} partitions ({executor} executor): "
+          f"{res.status}, "
           f"runs {res.run_statuses}", file=out)
     print(f"  total wall time        {res.wall_s:8.1f} s", file=out)
     print(f"  per partition (wall)   {res.wall_s / res.partitions:8.2f} s   "

@@ -131,7 +131,8 @@ def cmd_bench_factors(args: argparse.Namespace) -> int:
 def cmd_bench_backfill(args: argparse.Namespace) -> int:
     from carbon_assets import bench_backfill
 
-    res = bench_backfill.main(args.tenants, [str(y) for y in args.years], timeout_s=args.timeout)
+    res = bench_backfill.main(args.tenants, [str(y) for y in args.years], timeout_s=args.timeout,
+                              executor=args.executor)
     return EXIT_OK if res.status == "COMPLETED_SUCCESS" or res.status == "COMPLETED" else EXIT_FAILED
 
 
@@ -160,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--tenants", type=int, default=50)
     bb.add_argument("--years", type=int, nargs="+", default=[2022, 2023, 2024, 2025])
     bb.add_argument("--timeout", type=float, default=7200.0, help="seconds to wait for the backfill (default 7200)")
+    bb.add_argument("--executor", choices=["in_process", "multiprocess"], default="in_process",
+                    help="run config of the backfill's runs (default in_process)")
     bb.set_defaults(func=cmd_bench_backfill)
     return parser
 
