@@ -107,18 +107,6 @@ def finish(p: str, order: str) -> list[list[pl.Expr]]:
     return [st1, st2, st3]
 
 
-def parse_column(df: pl.DataFrame, col: str, order: str | None = None) -> tuple[pl.DataFrame, str]:
-    """Convenience: (frame with ``date`` and ``status`` columns for ``col``, order used)."""
-    p = "__d_"
-    work = df
-    for stage in prepare(col, p):
-        work = work.with_columns(stage)
-    order = order or detect(work, p)[0]
-    for stage in finish(p, order):
-        work = work.with_columns(stage)
-    return work.select(pl.col(col), pl.col(f"{p}val").alias("date"), pl.col(f"{p}status").alias("status")), order
-
-
 def forced(order: str | None) -> str | None:
     if order in (None, "", "auto"):
         return None

@@ -150,18 +150,6 @@ def finish(p: str, convention: str) -> list[list[pl.Expr]]:
     return [[status.alias(f"{p}status")], [value.alias(f"{p}val")]]
 
 
-def parse_column(df: pl.DataFrame, col: str, convention: str | None = None) -> tuple[pl.DataFrame, str]:
-    """Convenience: (frame with ``value`` and ``status`` columns for ``col``, convention used)."""
-    p = "__n_"
-    work = df
-    for stage in prepare(col, p):
-        work = work.with_columns(stage)
-    conv = convention or detect(work, p)[0]
-    for stage in finish(p, conv):
-        work = work.with_columns(stage)
-    return work.select(pl.col(col), pl.col(f"{p}val").alias("value"), pl.col(f"{p}status").alias("status")), conv
-
-
 def forced(decimal: str | None) -> str | None:
     """The convention a mapping's ``decimal`` option forces (``","`` -> EU, ``"."`` -> US)."""
     if decimal in (None, "", "auto"):

@@ -190,6 +190,23 @@ impl fmt::Display for KernelError {
 
 impl std::error::Error for KernelError {}
 
+/// Every array in `arrays` must have the reference array's length `n` (one entry per `what`).
+fn same_lengths(
+    reference: &str,
+    n: usize,
+    what: &str,
+    arrays: &[(&str, usize)],
+) -> Result<(), KernelError> {
+    for &(name, len) in arrays {
+        if len != n {
+            return err(format!(
+                "{name} has length {len} but {reference} has length {n} (one entry per {what} expected)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn err<T>(msg: String) -> Result<T, KernelError> {
     Err(KernelError(msg))
 }
@@ -249,28 +266,26 @@ impl<'a> Prepared<'a> {
 /// Check lengths, indices and distribution codes; build the working layout.
 pub fn prepare(problem: Problem<'_>) -> Result<Prepared<'_>, KernelError> {
     let n_factors = problem.keys.len();
-    for (name, len) in [
-        ("dist", problem.dist.len()),
-        ("p1", problem.p1.len()),
-        ("p2", problem.p2.len()),
-    ] {
-        if len != n_factors {
-            return err(format!(
-                "{name} has length {len} but keys has length {n_factors} (one entry per factor expected)"
-            ));
-        }
-    }
+    same_lengths(
+        "keys",
+        n_factors,
+        "factor",
+        &[
+            ("dist", problem.dist.len()),
+            ("p1", problem.p1.len()),
+            ("p2", problem.p2.len()),
+        ],
+    )?;
     let nnz = problem.coef_group.len();
-    for (name, len) in [
-        ("coef_factor", problem.coef_factor.len()),
-        ("coef_value", problem.coef_value.len()),
-    ] {
-        if len != nnz {
-            return err(format!(
-                "{name} has length {len} but coef_group has length {nnz} (one entry per coefficient expected)"
-            ));
-        }
-    }
+    same_lengths(
+        "coef_group",
+        nnz,
+        "coefficient",
+        &[
+            ("coef_factor", problem.coef_factor.len()),
+            ("coef_value", problem.coef_value.len()),
+        ],
+    )?;
     if n_factors > u32::MAX as usize {
         return err(format!(
             "too many factors: {n_factors} (at most {})",
@@ -285,18 +300,17 @@ pub fn prepare(problem: Problem<'_>) -> Result<Prepared<'_>, KernelError> {
         }
     }
     let n_atoms = problem.atom_keys.len();
-    for (name, len) in [
-        ("atom_dist", problem.atom_dist.len()),
-        ("atom_p1", problem.atom_p1.len()),
-        ("atom_p2", problem.atom_p2.len()),
-        ("atom_factor", problem.atom_factor.len()),
-    ] {
-        if len != n_atoms {
-            return err(format!(
-                "{name} has length {len} but atom_keys has length {n_atoms} (one entry per atom expected)"
-            ));
-        }
-    }
+    same_lengths(
+        "atom_keys",
+        n_atoms,
+        "atom",
+        &[
+            ("atom_dist", problem.atom_dist.len()),
+            ("atom_p1", problem.atom_p1.len()),
+            ("atom_p2", problem.atom_p2.len()),
+            ("atom_factor", problem.atom_factor.len()),
+        ],
+    )?;
     for (a, (&d, &f)) in problem
         .atom_dist
         .iter()
