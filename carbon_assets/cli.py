@@ -136,6 +136,21 @@ def cmd_bench_backfill(args: argparse.Namespace) -> int:
     return EXIT_OK if res.status == "COMPLETED_SUCCESS" or res.status == "COMPLETED" else EXIT_FAILED
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    from carbon_assets.engine import duckdb_views
+
+    lake = args.lake or settings.lake_uri()
+    con = duckdb_views.connect(lake, settings.lake_storage_options(lake))
+    if not args.query:
+        for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall():
+            print(name)
+        return EXIT_OK
+    rel = con.sql(args.query)
+    if rel is not None:
+        rel.show(max_rows=args.max_rows, max_width=200)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carbon-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--executor", choices=["in_process", "multiprocess"], default="in_process",
                     help="run config of the backfill's runs (default in_process)")
     bb.set_defaults(func=cmd_bench_backfill)
+    sql = sub.add_parser("sql", help="query the lake's report tables through DuckDB views (no query: list the views)")
+    sql.add_argument("query", nargs="?", help="e.g. \"SELECT * FROM inventory_by_scope WHERE tenant = 'acme-fr'\"")
+    sql.add_argument("--lake", help="lake root (default CARBON_LAKE_URI, else data/lake)")
+    sql.add_argument("--max-rows", type=int, default=100)
+    sql.set_defaults(func=cmd_sql)
+    from carbon_assets import attribution_cli, replay_cli
+
+    replay_cli.add_parser(sub)
+    attribution_cli.add_parser(sub)
     return parser
 
 

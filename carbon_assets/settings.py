@@ -61,6 +61,19 @@ def exports_dir() -> Path:
     return Path(os.environ.get("CARBON_EXPORTS_DIR", data_dir() / "exports")).resolve()
 
 
+def yoy_threshold() -> float:
+    """CARBON_YOY_THRESHOLD: the year-over-year change (fraction) above which the trajectory check warns."""
+    raw = os.environ.get("CARBON_YOY_THRESHOLD", "0.05")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"CARBON_YOY_THRESHOLD={raw!r} is invalid; allowed values: a fraction >= 0, e.g. 0.05") \
+            from None
+    if value < 0:
+        raise ValueError(f"CARBON_YOY_THRESHOLD={raw!r} is invalid; allowed values: a fraction >= 0, e.g. 0.05")
+    return value
+
+
 def db_url() -> str:
     """CARBON_DB_URL (SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db), default SQLite <data>/registry.sqlite."""
     return os.environ.get("CARBON_DB_URL") or f"sqlite:///{data_dir() / 'registry.sqlite'}"

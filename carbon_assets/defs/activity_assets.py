@@ -13,7 +13,7 @@ from carbon_assets.defs.partitions import tenant_year, tenant_year_partitions
 from carbon_assets.defs.resources import ProjectFiles
 from carbon_assets.defs.s3_inbox import S3Inbox
 from carbon_assets.defs.versioning import markdown_table, versioned
-from carbon_assets.engine import activities, inbox
+from carbon_assets.engine import activities, calculation, inbox
 from carbon_assets.engine import s3_inbox as s3_inbox_mod
 from carbon_assets.engine.lineage import file_sha256
 
@@ -68,10 +68,9 @@ def raw_activities(context: dg.AssetExecutionContext, files: ProjectFiles,
 def activity_tables(context: dg.AssetExecutionContext, raw_activities: pl.DataFrame, files: ProjectFiles):
     """Canonical activities and their rejects; accepted + rejected = rows read, per file."""
     tenant, _ = tenant_year(context)
-    mapping_path = activities.tenant_mapping_path(files.tenants, tenant)
-    mapping = activities.ColumnMapping.load(mapping_path)
-    acts, rejects, reports = activities.normalise_with_report(raw_activities, mapping,
-                                                              activities.load_vocabulary(files.vocabulary))
+    config = calculation.ConfigFiles(files.root, tenant)
+    mapping_path = config.path("column_mapping")
+    acts, rejects, reports, mapping = calculation.activity_tables(raw_activities, config)
     read = dict(raw_activities.group_by("source_file").len().rows())
     ok = dict(acts.group_by("source_file").len().rows())
     bad = dict(rejects.group_by("source_file").len().rows())

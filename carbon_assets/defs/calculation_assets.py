@@ -12,26 +12,10 @@ from carbon_assets.defs.heavy_compute import HeavyCompute
 from carbon_assets.defs.partitions import tenant_year, tenant_year_partitions
 from carbon_assets.defs.resources import ProjectFiles
 from carbon_assets.defs.versioning import markdown_table, versioned
-from carbon_assets.engine import activities, lineage, montecarlo, plots, reports
-from carbon_assets.engine import emissions as emissions_mod
+from carbon_assets.engine import calculation, montecarlo, plots, reports
 from carbon_assets.engine import sensitivity as sensitivity_mod
 
 CODE_VERSION = settings.asset_code_version()
-
-
-def _signature(acts: pl.DataFrame, rejects: pl.DataFrame, snapshot: pl.DataFrame, files: ProjectFiles,
-               tenant: str, params) -> str:
-    inputs = lineage.input_files(acts, rejects)
-    mapping_path = activities.tenant_mapping_path(files.tenants, tenant)
-    return lineage.signature(
-        inputs=inputs,
-        factor_snapshot=lineage.frame_sha256(snapshot),
-        mappings={"column_mapping": lineage.file_sha256(mapping_path),
-                  "activity_keys": lineage.file_sha256(files.vocabulary),
-                  "selection": lineage.file_sha256(files.selection)},
-        code_version=settings.full_code_version(),
-        parameters=params.signature_dict(),
-    )
 
 
 @dg.asset(partitions_def=tenant_year_partitions, group_name="calculation", kinds={"polars", "delta"},
@@ -41,12 +25,13 @@ def _signature(acts: pl.DataFrame, rejects: pl.DataFrame, snapshot: pl.DataFrame
 def emissions(context: dg.AssetExecutionContext, activities: pl.DataFrame, activity_rejects: pl.DataFrame,
               factor_snapshot: pl.DataFrame, files: ProjectFiles, params: CarbonParams):
     """Deterministic kgCO2e per activity line; unmatched lines kept and flagged with their reason."""
-    tenant, _ = tenant_year(context)
+    tenant, year = tenant_year(context)
     p = params.to_domain(tenant)
-    em = emissions_mod.compute(activities, factor_snapshot, p, emissions_mod.load_tie_break(files.selection))
-    sig = _signature(activities, activity_rejects, factor_snapshot, files, tenant, p)
-    snapshot_id = factor_snapshot["snapshot_id"][0] if factor_snapshot.height else None
-    em = em.with_columns(pl.lit(snapshot_id, pl.String).alias("snapshot_id"), pl.lit(sig).alias("signature"))
+    config = calculation.ConfigFiles(files.root, tenant)
+    sig = calculation.signature(activities, activity_rejects, factor_snapshot, year, config.sha256(),
+                                settings.full_code_version(), p)
+    em = calculation.emissions(activities, factor_snapshot, p, config, sig)
+    snapshot_id = calculation.snapshot_id(factor_snapshot)
     status = dict(em.group_by("match_status").len().sort("match_status").rows())
     unmatched = em.filter(pl.col("match_status") != "matched")
     yield versioned(em, lineage_sha256=sig, match_status=dg.MetadataValue.json(status),
@@ -70,14 +55,14 @@ def emission_distributions(context: dg.AssetExecutionContext, emissions: pl.Data
     p = params.to_domain(tenant)
     t0 = time.perf_counter()
     if p.compute_mode == "local":
-        dist, problem, totals = reports.simulate(emissions, tenant, year, p)
+        dist, problem, totals = calculation.distributions(emissions, tenant, year, p)
     else:  # the same simulation as a Pipes external process on the mode's engine (defs/heavy_compute.py)
         dist, summary = heavy.run(context, p.compute_mode, emissions, tenant, year, p)
         problem = totals = None  # samples stay remote: no histogram in the metadata
         context.log.info(f"compute_mode={p.compute_mode} via {heavy.launcher(p.compute_mode)}: {summary}")
+        dist = calculation.stamp(dist, calculation.signature_of(emissions))
     elapsed = time.perf_counter() - t0
-    sig = emissions["signature"][0] if emissions.height else None
-    dist = dist.with_columns(pl.lit(sig, pl.String).alias("signature"))
+    sig = calculation.signature_of(emissions)
     extra = {}
     if problem is not None:
         t = problem.groups.index((reports.TOTAL, reports.TOTAL))
@@ -105,9 +90,8 @@ def sensitivity(context: dg.AssetExecutionContext, emissions: pl.DataFrame) -> d
     """Sobol first-order and total indices per report line and input (factors, activity cells), in closed
     form; the ranking of the data to improve first and a tornado chart of the total in metadata."""
     tenant, year = tenant_year(context)
-    sens, problem = reports.sensitivity_with_problem(emissions, tenant, year)
-    sig = emissions["signature"][0] if emissions.height else None
-    sens = sens.with_columns(pl.lit(sig, pl.String).alias("signature"))
+    sens, problem = calculation.sensitivity(emissions, tenant, year)
+    sig = calculation.signature_of(emissions)
     extra = {}
     if problem is not None:
         torn = sensitivity_mod.tornado(problem, problem.groups.index((reports.TOTAL, reports.TOTAL)))
@@ -128,9 +112,6 @@ def emission_samples(context: dg.AssetExecutionContext, emissions: pl.DataFrame,
     seed and streams as emission_distributions, so its percentiles are the same numbers)."""
     tenant, year = tenant_year(context)
     p = params.to_domain(tenant)
-    _, problem, totals = reports.simulate(emissions, tenant, year, p)
-    sig = emissions["signature"][0] if emissions.height else None
-    samples = (reports.samples_frame(problem, totals, tenant, year) if problem is not None
-               else pl.DataFrame(schema=reports.SAMPLES_SCHEMA))
-    samples = samples.with_columns(pl.lit(sig, pl.String).alias("signature"))
+    samples = calculation.samples(emissions, tenant, year, p)
+    sig = calculation.signature_of(emissions)
     return versioned(samples, lineage_sha256=sig or "", mc_samples=p.mc_samples, mc_seed=p.mc_seed)

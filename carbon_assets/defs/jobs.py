@@ -9,11 +9,12 @@ from carbon_assets.defs.partitions import namespace_partitions, tenant_year_part
 JSON_LOGS = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
 
 TENANT_YEAR_ASSETS = ["raw_activities", "activities", "activity_rejects", "emissions", "emission_distributions",
-                      "sensitivity", "inventory_report"]
+                      "sensitivity", "inventory_report", "report_views", "esrs_e1_6", "trajectory", "calculations",
+                      "exports"]
 
 tenant_year_job = dg.define_asset_job(
     "tenant_year_job", selection=dg.AssetSelection.assets(*TENANT_YEAR_ASSETS), partitions_def=tenant_year_partitions,
-    description="Everything of one tenant-year, from its inbox files to its inventory report.", config=JSON_LOGS,
+    description="Everything of one tenant-year, from its inbox files to its published reports.", config=JSON_LOGS,
 )
 emission_factors_job = dg.define_asset_job(
     "emission_factors_job", selection=dg.AssetSelection.assets("emission_factors"),

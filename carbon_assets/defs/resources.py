@@ -5,12 +5,13 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 from sqlalchemy import exc as sa_exc
 
 from carbon_assets import settings
 from carbon_assets.defs.config import CarbonParams
 from carbon_assets.engine import delta_io, registry
-from carbon_assets.engine.params import CalcParams
+from carbon_assets.engine.params import CalcParams, validate_tenant_slug
 
 
 class ProjectFiles(dg.ConfigurableResource):
@@ -47,6 +48,18 @@ class ProjectFiles(dg.ConfigurableResource):
     @property
     def inbox(self) -> Path:
         return self.root / "inbox"
+
+    def tenant_file(self, tenant: str, name: str) -> Path:
+        """A per-tenant input (scope2_instruments.csv, company.yaml...): data/tenants/<tenant>/<name>; the
+        tenant is a validated slug, so the path stays inside the tenant's folder. May not exist."""
+        return self.tenants / validate_tenant_slug(tenant) / name
+
+
+class ReportPolicy(dg.ConfigurableResource):
+    """Reporting thresholds that flag, never change, a number (so they are not in the lineage signature)."""
+
+    yoy_threshold: float = Field(default=0.05, ge=0.0, description="Warn when a year's total moves more than "
+                                                                     "this fraction from the previous year")
 
 
 class LakeStorage(dg.ConfigurableResource):
@@ -95,6 +108,19 @@ def _dims(context) -> list[str]:
     return ["namespace"] if pdef is not None else []
 
 
+def _require_materialized(context: dg.InputContext, keys: list[dict[str, str]]) -> None:
+    """An empty slice is a valid result (no rejects, say); a slice never written is missing upstream data.
+    Only the instance knows the difference: fail naming the asset and partitions, never report on nothing."""
+    done = context.instance.get_materialized_partitions(context.asset_key)
+    missing = [k for k, where in zip(context.asset_partition_keys, keys) if k not in done]
+    if missing:
+        names = "; ".join(", ".join(f"{c}={v}" for c, v in sorted(w.items()))
+                          for k, w in zip(context.asset_partition_keys, keys) if k in missing)
+        raise dg.Failure(description=f"missing upstream data: {context.asset_key.to_user_string()} has never been "
+                                     f"materialized for {names}; materialize it first (nothing was published)",
+                         metadata={"asset": context.asset_key.to_user_string(), "partitions": names})
+
+
 class DeltaIOManager(dg.ConfigurableIOManager):
     """polars frames <-> Delta tables, one table per asset, one slice per partition (idempotent)."""
 
@@ -118,12 +144,13 @@ class DeltaIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
         uri = self._uri(context)
         if delta_io.table_version(uri, self.storage.storage_options()) is None:
-            raise FileNotFoundError(f"upstream table {uri} does not exist yet: materialize "
-                                    f"{context.asset_key.to_user_string()} first")
+            raise dg.Failure(description=f"missing upstream data: table {uri} does not exist yet; materialize "
+                                         f"{context.asset_key.to_user_string()} first (nothing was published)")
         lf = pl.scan_delta(uri, storage_options=self.storage.storage_options())
         if context.has_asset_partitions:
             dims = _dims(context)
             keys = [_slice(k, dims) for k in context.asset_partition_keys]
+            _require_materialized(context, keys)
             expr = pl.lit(False)
             for k in keys:
                 expr = expr | pl.all_horizontal([pl.col(c) == v for c, v in k.items()])
@@ -140,4 +167,5 @@ def resources() -> dg.Definitions:
         "files": ProjectFiles(data_dir=str(settings.data_dir()), exports_dir=str(settings.exports_dir())),
         "registry": RegistryResource(db_url=settings.db_url()),
         "params": CarbonParams.from_domain(CalcParams.from_env()),
+        "policy": ReportPolicy(yoy_threshold=settings.yoy_threshold()),
     })

@@ -51,7 +51,7 @@ z is the stream's standard normal number s, u its uniform number 2s (``rng``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -177,21 +177,28 @@ def _line_sigma(lines: pl.DataFrame) -> pl.Expr:
     return pl.when(u.is_not_null() & (u > 0)).then((u / 100.0).log1p() / 1.96).otherwise(0.0)
 
 
+Rollup = dict | Callable[[tuple], tuple | None]
+
+
 def build_problem(lines: pl.DataFrame, group_cols: list[str], with_total: bool = True,
-                  rollups: Sequence[dict] = (), activity: str = "aggregate") -> McProblem:
+                  rollups: Sequence[Rollup] = (), activity: str = "aggregate") -> McProblem:
     """Build the model from matched emission lines.
 
     ``lines`` needs factor_id, dist, dist_p1, dist_p2, quantity_in_factor_unit and ``group_cols``;
     with ``quantity_uncertainty_pct`` (and tenant, activity_id for the streams) activity uncertainty
     is modelled. Groups: each distinct ``group_cols`` tuple (a finest group), each ``rollups``
-    entry applied to it (a dict column -> label, e.g. {"category": "all"}), and, with
-    ``with_total``, the total labelled None in every column. Labels are sorted (nulls last).
+    entry applied to it (a dict column -> label, e.g. {"category": "all"}, or a callable from the
+    finest label tuple to the rolled-up label tuple, or to None when that finest group does not roll
+    into that level), and, with ``with_total``, the total labelled None in every column. A rolled-up
+    label equal to a finest label is the same group: keep the levels' labels distinct (e.g. with a
+    level column). Labels are sorted (nulls last).
     ``activity``: "aggregate" (one atom per (finest group, factor)) or "lines" (exact per-line
     sampling); see the module docs.
     """
     if activity not in ACTIVITY_MODES:
         raise ValueError(f"activity must be one of {ACTIVITY_MODES}, not {activity!r}")
-    levels = [dict(r) for r in rollups] + ([{c: None for c in group_cols}] if with_total else [])
+    levels: list[Rollup] = [r if callable(r) else dict(r) for r in rollups]
+    levels += [{c: None for c in group_cols}] if with_total else []
     factors = lines.select("factor_id", "dist", "dist_p1", "dist_p2").unique("factor_id").sort("factor_id")
     fids = factors["factor_id"]
     nf = fids.len()
@@ -203,17 +210,20 @@ def build_problem(lines: pl.DataFrame, group_cols: list[str], with_total: bool =
     counts = lines.group_by(group_cols).len().sort(group_cols, nulls_last=True)
     finest = counts.select(group_cols).rows()
 
-    def rolled(label: tuple, level: dict) -> tuple:
+    def rolled(label: tuple, level: Rollup) -> tuple | None:
+        if callable(level):
+            return level(label)
         return tuple(level.get(c, v) for c, v in zip(group_cols, label))
 
     all_labels = set(finest)
     for level in levels:
-        all_labels.update(rolled(g, level) for g in finest)
+        all_labels.update(r for g in finest if (r := rolled(g, level)) is not None)
     labels = pl.DataFrame(list(all_labels), schema={c: lines.schema[c] for c in group_cols}, orient="row") \
         .sort(group_cols, nulls_last=True).rows()
     g_index = {g: i for i, g in enumerate(labels)}
     # each finest group's destination groups (itself, then every roll-up)
-    dest = {g: [g_index[g]] + [g_index[rolled(g, lv)] for lv in levels] for g in finest}
+    dest = {g: [g_index[g]] + [g_index[r] for lv in levels if (r := rolled(g, lv)) is not None]
+            for g in finest}
     n_lines = np.zeros(len(labels), dtype=np.int64)
     for g, n in zip(finest, counts["len"].to_list()):
         for d in dest[g]:

@@ -80,7 +80,8 @@ def test_definitions_load_and_validate():
     dg.Definitions.validate_loadable(d)
     keys = {k.to_user_string() for k in d.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {"emission_factors", "factor_snapshot", "factor_registry", "raw_activities", "activities", "activity_rejects",
-                    "emissions", "emission_distributions", "emission_samples", "sensitivity", "inventory_report"}
+                    "emissions", "emission_distributions", "emission_samples", "sensitivity", "inventory_report",
+                    "report_views", "esrs_e1_6", "trajectory", "calculations", "exports"}
     out = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
                          cwd=PROJECT, capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-2000:]

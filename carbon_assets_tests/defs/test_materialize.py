@@ -51,7 +51,8 @@ def test_tenant_year_into_a_temporary_lake(factors_ready):
     assert elec["fe_used"] == [{"id": "DEFRA:7_400_4000_5", "value": 0.20705, "unit": "kWh"}]
     assert set(doc["scopes"]) == {"1", "2", "3"}
     checks = {e.check_name: e.passed for e in res.get_asset_check_evaluations()}
-    assert checks == {"all_lines_matched": False}  # the mis-keyed litres line is flagged
+    # the mis-keyed litres line is flagged; no earlier year, so the year-over-year check passes
+    assert checks == {"all_lines_matched": False, "yoy_change_within_threshold": True}
 
 
 def test_rematerializing_is_byte_identical_and_isolated(factors_ready):
