@@ -90,7 +90,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print_totals(rows)
     print()
     print(f"Delta tables:  {settings.lake_uri()}/<asset>  (e.g. inventory_report, emissions, activity_rejects)")
-    print(f"JSON exports:  {settings.exports_dir()}/<tenant>/<year>/inventory.json")
+    print(f"Exports:       {settings.exports_dir()}/<tenant>/<year>/  (bilan.json, strategy.json, esg.json, "
+          "inventory.json, report.html, provenance.json)")
+    print("Report views:  carbon-assets sql   (DuckDB views over the lake, e.g. inventory_by_poste)")
+    for t, y in slices:  # the current calculation of each tenant-year (earlier ones stay replayable too)
+        sig = report.filter((pl.col("tenant") == t) & (pl.col("year") == y))["signature"][0]
+        print(f"Replay {t} {y}:  carbon-assets replay --signature {sig}")
     print(f"Dagster UI:    DAGSTER_HOME={os.environ['DAGSTER_HOME']} dagster dev -w workspace.yaml  "
           "(then open http://127.0.0.1:3000)")
     return EXIT_OK

@@ -76,8 +76,9 @@ def test_two_years_views_esrs_trajectory_and_exports(factors_ready, capsys):
     (n,) = con.execute("SELECT count(*) FROM inventory_by_poste WHERE tenant = 'acme-fr' AND year = '2024'"
                        ).fetchone()
     assert n == views.filter(pl.col("view") == "poste").height
-    assert cli.main(["sql", "--lake", str(lake), "SELECT year, location_kgco2e, market_kgco2e FROM "
-                     "scope2_location_vs_market WHERE tenant = 'acme-fr' AND year = '2024'"]) == 0
+    query = ("SELECT year, location_kgco2e, market_kgco2e FROM scope2_location_vs_market "
+             "WHERE tenant = 'acme-fr' AND year = '2024'")
+    assert cli.main(["sql", "--lake", str(lake), query]) == 0
     out = capsys.readouterr().out
     assert "6240" in out and "3120" in out
 
