@@ -150,7 +150,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
         for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall():
             print(name)
         return EXIT_OK
-    rel = con.sql(args.query)
+    import duckdb
+
+    try:
+        rel = con.sql(args.query)
+    except duckdb.Error as exc:  # a user's query: say what is wrong, no traceback
+        print(f"carbon-assets sql: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     if rel is not None:
         rel.show(max_rows=args.max_rows, max_width=200)
     return EXIT_OK
