@@ -39,6 +39,12 @@ def histogram_png(samples: np.ndarray, deterministic: float, title: str, bins: i
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     ax.hist(np.asarray(samples) / 1000.0, bins=bins, color="#4c78a8", alpha=0.85)
+    return _histogram_marks(fig, ax, deterministic, title, interval, bc_interval)
+
+
+def _histogram_marks(fig, ax, deterministic: float, title: str, interval: tuple[float, float] | None,
+                     bc_interval: tuple[float, float] | None) -> bytes:
+    """The deterministic value and the intervals drawn over a histogram of kgCO2e shown in tCO2e."""
     ax.axvline(deterministic / 1000.0, color="black", lw=1.5, label="deterministic")
     if interval is not None:
         for i, v in enumerate(interval):
@@ -136,12 +142,4 @@ def histogram_counts_png(counts: np.ndarray, edges: np.ndarray, deterministic: f
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     ax.stairs(counts, edges / 1000.0, fill=True, color="#4c78a8", alpha=0.85)
-    ax.axvline(deterministic / 1000.0, color="black", lw=1.5, label="deterministic")
-    if interval is not None:
-        for i, v in enumerate(interval):
-            ax.axvline(v / 1000.0, color="#e45756", ls="--", lw=1, label="MC 95% interval" if i == 0 else None)
-    ax.set_xlabel("tCO2e")
-    ax.set_ylabel("samples")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-    return _png(fig)
+    return _histogram_marks(fig, ax, deterministic, title, interval, None)

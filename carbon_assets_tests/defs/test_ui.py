@@ -3,8 +3,6 @@ dagster.yaml, the asset graph loaded in headless Chromium (Debian's package, dri
 with a screenshot saved, and a tenant-year materialization launched through the GraphQL mutation
 the UI's Materialize button sends, waited for until it succeeds."""
 
-import os
-import shutil
 import time
 
 import dagster as dg
@@ -12,6 +10,7 @@ import pytest
 
 from carbon_assets import devserver as dev
 from carbon_assets import runner
+from carbon_assets_tests.browser import need_binary
 
 LAUNCH = """
 mutation LaunchPipelineExecution($executionParams: ExecutionParams!) {
@@ -27,13 +26,7 @@ RUN_STATUS = 'query RunStatus($runId: ID!) { runOrError(runId: $runId) { ... on 
 
 
 def _need(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        msg = f"{binary} not found: install Debian's chromium and chromium-driver packages to run the UI test"
-        if os.environ.get("CI"):
-            pytest.fail(msg + " (CI is set)", pytrace=False)
-        pytest.skip(msg)
-    return path
+    return need_binary(binary, "UI test")
 
 
 @pytest.fixture

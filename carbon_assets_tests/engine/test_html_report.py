@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -17,6 +16,7 @@ import pytest
 from carbon_assets.engine import html_report, reports
 from carbon_assets.engine.exports import ExportError
 from carbon_assets.engine.sensitivity import tornado
+from carbon_assets_tests.browser import need_binary
 from carbon_assets_tests.engine import report_inputs as ri
 
 PROVENANCE = {"fe_snapshot_id": "fs-0123456789abcdef", "code_version": "0.1.0+git-abcd1234",
@@ -81,13 +81,7 @@ def test_binned_distribution_and_incomplete_views(acme):
 
 
 def _need(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        msg = f"{binary} not found: install Debian's chromium and chromium-driver packages to run the browser test"
-        if os.environ.get("CI"):
-            pytest.fail(msg + " (CI is set)", pytrace=False)
-        pytest.skip(msg)
-    return path
+    return need_binary(binary, "browser test")
 
 
 @pytest.fixture
