@@ -279,6 +279,38 @@ def _currency_lookup(values: list[str]) -> dict[str, str]:
     return {v: c for v in values if (c := code(v)) is not None}
 
 
+def _read_dates(df: pl.DataFrame, column: str, date_order: str | None) -> tuple[pl.DataFrame, str]:
+    """``__d_val`` (Date) and ``__d_status`` of ``column``, and the column's day/month order.
+    Each distinct value is parsed once: a ledger repeats its dates."""
+    u = df.select(pl.col(column).unique().drop_nulls())
+    with_time = bool(u[column].str.contains(":", literal=True).any())
+    lf = u.lazy()
+    for stage in dates.prepare(column, "__d_", with_time=with_time):
+        lf = lf.with_columns(stage)
+    u = lf.collect()
+    order = dates.forced(date_order) or dates.detect(u, "__d_")[0]
+    lf = u.lazy()
+    for stage in dates.finish("__d_", order):
+        lf = lf.with_columns(stage)
+    u = lf.collect()
+    keys = u[column]
+    return df.with_columns(
+        pl.col(column).replace_strict(keys, u["__d_val"], default=None, return_dtype=pl.Date).alias("__d_val"),
+        pl.col(column).replace_strict(keys, u["__d_status"], default=None, return_dtype=pl.String)
+        .alias("__d_status")), order
+
+
+def _total_at(df: pl.DataFrame, headers: list[str]) -> pl.Series:
+    """``__total_at``: index of the first header whose cell reads as a total or subtotal label.
+    Only rows without a date value can be rejected as totals, so only they are searched."""
+    where = df.select(pl.arg_where(pl.col("__d_val").is_null())).to_series()
+    hits = df.select(headers)[where].select(
+        pl.coalesce([pl.when(pl.col(h).str.contains(TOTAL_RE).fill_null(False)).then(pl.lit(i, pl.Int32))
+                     for i, h in enumerate(headers)]).alias("__total_at")).to_series()
+    out = pl.repeat(None, df.height, dtype=pl.Int32, eager=True).alias("__total_at")
+    return out.scatter(where, hits) if len(where) else out
+
+
 def normalise_table(fr: FileRead, tenant: str, year: str, mapping: ColumnMapping,
                     vocabulary: dict[str, dict]) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """(activities, rejects, report) of one file read (see the module docstring)."""
@@ -322,14 +354,19 @@ def normalise_table(fr: FileRead, tenant: str, year: str, mapping: ColumnMapping
     def text(f: str) -> pl.Expr:  # cells come stripped, empty ones as null (engine/readers.py)
         return col(f)
 
-    # stage 1: helper columns, each regex evaluated once (stages applied in turn)
+    # stage 1: helper columns, each cell read once (numbers by the Rust kernel when installed)
     stages: list[list[pl.Expr]] = [[col(f).is_null().alias(f"__e_{f}") for f in
                                     ("date", "quantity", "amount", "unit", "currency", "activity_key", "factor_id")]]
-    per_field = [numbers.prepare_int(fmap[f], prefixes[f]) if numbers.only_integers(df, fmap[f])
-                 else numbers.prepare(fmap[f], prefixes[f], currency=(f == "amount")) for f in num_fields]
-    if "date" in fmap:
-        per_field.append(dates.prepare(fmap["date"], "__d_",
-                                       with_time=bool(df[fmap["date"]].str.contains(":", literal=True).any())))
+    kernel = numbers.kernel_parses()
+    per_field: list[list[list[pl.Expr]]] = []
+    for f in num_fields:
+        h, p = fmap[f], prefixes[f]
+        if h in numeric_cols:
+            per_field.append(numbers.prepare_canonical(h, p))
+        elif kernel:
+            df = df.hstack(numbers.parse(df[h], p, currency=(f == "amount")).get_columns())
+        else:
+            per_field.append(numbers.prepare(h, p, currency=(f == "amount")))
     for group in per_field:
         for i, stage in enumerate(group):
             if i + 1 >= len(stages):
@@ -348,23 +385,23 @@ def normalise_table(fr: FileRead, tenant: str, year: str, mapping: ColumnMapping
         conventions[f] = conv
     order = None
     if "date" in fmap:
-        order = dates.forced(mapping.date_order) or dates.detect(df, "__d_")[0]
+        df, order = _read_dates(df, fmap["date"], mapping.date_order)
+    else:
+        df = df.with_columns(pl.lit(None, pl.Date).alias("__d_val"), pl.lit(None, pl.String).alias("__d_status"))
+    df = df.with_columns(_total_at(df, t.headers))
     report["conventions"] = {"number": {fmap[f]: c for f, c in conventions.items()},
                              "date_order": {fmap["date"]: order} if order else {}}
     finish = [numbers.finish(prefixes[f], conventions[f]) for f in num_fields]
-    if order is not None:
-        finish.append(dates.finish("__d_", order))
     unit_map = _unit_lookup(df[fmap["unit"]].drop_nulls().unique().to_list()) if "unit" in fmap else {}
     cur_map = _currency_lookup(df[fmap["currency"]].drop_nulls().unique().to_list()) if "currency" in fmap else {}
     columns = df.columns
     lf = df.lazy()  # from here on one lazy query, collected once for both outputs
     for i in range(max((len(g) for g in finish), default=0)):
         lf = lf.with_columns([e for g in finish if i < len(g) for e in g[i]])
-    if order is None:
-        lf = lf.with_columns(pl.lit(None, pl.Date).alias("__d_val"), pl.lit(None, pl.String).alias("__d_status"))
     none_s = pl.lit(None, pl.String)
 
     # stage 2: parsed values and statuses
+    vocab_keys = list(vocabulary)
     stage2: list[pl.Expr] = []
     stage2 += [
         (col("unit").replace_strict(unit_map, default=None, return_dtype=pl.String) if unit_map else none_s)
@@ -375,12 +412,13 @@ def normalise_table(fr: FileRead, tenant: str, year: str, mapping: ColumnMapping
                                           return_dtype=pl.String) if "amount" in conventions else none_s).alias("__cur_sym"),
         (pl.col("__e_quantity") & ~pl.col("__e_amount")).alias("__spend") if "amount" in fmap
         else pl.lit(False).alias("__spend"),
+        # position of the line's key in the vocabulary (null when unknown): one lookup for every attribute
+        (col("activity_key").replace_strict(vocab_keys, list(range(len(vocab_keys))), default=None,
+                                            return_dtype=pl.UInt32) if vocab_keys else pl.lit(None, pl.UInt32))
+        .alias("__key_idx"),
     ]
     lf = lf.with_columns(stage2)
-    total_hits = [(h, pl.col(h).str.contains(TOTAL_RE).fill_null(False)) for h in t.headers]
-    lf = lf.with_columns(pl.coalesce(pl.col("__cur_cell"), pl.col("__cur_sym")).alias("__currency"),
-                         pl.coalesce([pl.when(e).then(pl.lit(i)) for i, (_, e) in enumerate(total_hits)])
-                         .cast(pl.Int32).alias("__total_at"))
+    lf = lf.with_columns(pl.coalesce(pl.col("__cur_cell"), pl.col("__cur_sym")).alias("__currency"))
 
     spend, currency = pl.col("__spend"), pl.col("__currency")
     e = {f: pl.col(f"__e_{f}") for f in ("date", "quantity", "amount", "unit", "currency", "activity_key",
@@ -439,7 +477,7 @@ def normalise_table(fr: FileRead, tenant: str, year: str, mapping: ColumnMapping
          pl.lit(f"date is outside the partition year {year}")),
         (e["activity_key"] & e["factor_id"], pl.lit(hdr("activity_key")), none_s,
          pl.lit("neither activity_key nor factor_id given")),
-        (~e["activity_key"] & ~key.is_in(list(vocabulary)), pl.lit(hdr("activity_key")), key,
+        (~e["activity_key"] & pl.col("__key_idx").is_null(), pl.lit(hdr("activity_key")), key,
          pl.lit("unknown activity_key (see data/activity_keys.yaml)")),
     ]
     if "quantity_uncertainty_pct" in conventions:
@@ -450,13 +488,14 @@ def normalise_table(fr: FileRead, tenant: str, year: str, mapping: ColumnMapping
     lf = lf.with_columns(pl.coalesce([pl.when(c.fill_null(False)).then(pl.lit(i, pl.Int32))
                                       for i, (c, _, _, _) in enumerate(checks)]).alias("__fail"))
     keep = [*t.headers, ROW_COL, readers.ROW_ERROR, "__fail", "__d_val", "__unit", "__currency", "__spend",
-            "__total_at", "__e_activity_key", "__a_cur",
+            "__total_at", "__e_activity_key", "__a_cur", "__key_idx",
             *[f"{prefixes[f]}{k}" for f in num_fields for k in ("val", "status", "pct")], "__d_status", "__cur_cell"]
     derived = {"__fail", "__d_val", "__unit", "__currency", "__spend", "__total_at", "__d_status", "__cur_cell",
+               "__key_idx",
                *[f"{prefixes[f]}{k}" for f in num_fields for k in ("val", "status")]}
-    lf = lf.select([c for c in dict.fromkeys(keep) if c in columns or c in derived])
-    bad = lf.filter(pl.col("__fail").is_not_null())
-    ok = lf.filter(pl.col("__fail").is_null())
+    checked = lf.select([c for c in dict.fromkeys(keep) if c in columns or c in derived]).collect(engine=ENGINE)
+    bad = checked.lazy().filter(pl.col("__fail").is_not_null())
+    ok = checked.lazy().filter(pl.col("__fail").is_null())
 
     def pick(k: int) -> pl.Expr:
         return pl.coalesce([pl.when(pl.col("__fail") == i).then(chk[k].cast(pl.String))
@@ -470,19 +509,18 @@ def normalise_table(fr: FileRead, tenant: str, year: str, mapping: ColumnMapping
 
     prefix = activity_id_prefix(tenant, fr.sha256)
     voc = {k: v or {} for k, v in vocabulary.items()}
-    key_out = key
     q_value = pl.col("__q_val") if "quantity" in conventions else pl.lit(None, pl.Float64)
     a_value = pl.col("__a_val") if "amount" in conventions else pl.lit(None, pl.Float64)
 
     def lookup(attr: str, dtype) -> pl.Expr:
-        table = {k: v.get(attr) for k, v in voc.items()}
-        return key_out.replace_strict(table, default=None, return_dtype=dtype) if table else pl.lit(None, dtype)
+        values = pl.Series([voc[k].get(attr) for k in vocab_keys], dtype=dtype)
+        return pl.lit(values).gather(pl.col("__key_idx")) if vocab_keys else pl.lit(None, dtype)
 
     acts = ok.select(
         pl.lit(tenant).alias("tenant"), pl.lit(year).alias("year"),
-        pl.format("{}-{}", pl.lit(prefix), pl.col(ROW_COL)).alias("activity_id"),
+        pl.concat_str([pl.lit(f"{prefix}-"), pl.col(ROW_COL).cast(pl.String)]).alias("activity_id"),
         pl.col("__d_val").alias("date"), text("site").alias("site"), text("region").alias("region"),
-        text("description").alias("description"), key_out.alias("activity_key"),
+        text("description").alias("description"), key.alias("activity_key"),
         text("factor_id").alias("requested_factor_id"),
         lookup("scope", pl.String).alias("scope"), lookup("scope3_category", pl.Int64).alias("scope3_category"),
         lookup("category", pl.String).alias("category"),

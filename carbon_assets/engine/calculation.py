@@ -29,6 +29,8 @@ CONFIG_ROLES = {
     "selection": "selection.yaml",
     "money_eur_rates": "money/ecb_eur_reference_rates_annual.csv",  # spend lines (engine/money.py)
     "money_price_index": "money/us_cpi_u_annual.csv",
+    "money_price_index_eur": "money/eurostat_hicp_ea_annual.csv",
+    "money_price_index_gbp": "money/ons_cpi_d7bt_annual.csv",
     "scope2_instruments": "tenants/{tenant}/scope2_instruments.csv",  # market-based Scope 2
     "company": "tenants/{tenant}/company.yaml",  # net revenue for the ESRS intensity
     "postes": "postes.yaml",  # Bilan Carbone postes of the report views (engine/postes.py)

@@ -11,6 +11,10 @@ EU evidence only -> EU; US evidence only -> US; neither -> the ambiguous values 
 (never guessed); both -> the column mixes conventions and every value that has a mark is rejected.
 A tenant mapping can force the convention (``decimal: ","`` or ``decimal: "."``).
 
+Each cell is read once, by the Rust kernel (:func:`parse`) or by the polars reference (:func:`prepare`,
+used when the kernel is not installed); both give the same helper columns, which the tests check on
+hand-written and generated cells.
+
 Also handled: spaces / no-break spaces / apostrophes as thousands separators, currency symbols
 or ISO codes before or after the number, a trailing ``%``, a leading sign and accounting
 negatives in parentheses ``(1 234,56)``.
@@ -18,45 +22,56 @@ negatives in parentheses ``(1 234,56)``.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 EU, US, NEUTRAL, AMBIGUOUS, MIXED, CANONICAL = "EU", "US", "neutral", "ambiguous", "mixed", "canonical"
 
 _CURRENCY_RE = r"(?:[€$£¥]|US\$|[A-Z]{3})"
-_PATTERNS = {  # on the unsigned body, spaces and apostrophes removed; tried in this order
-    "int": r"^\d+$",
-    "amb": r"^[1-9]\d{0,2}[.,]\d{3}$",  # 1,234 or 1.234
-    "eu": r"^(?:\d{1,3}(?:\.\d{3})+,\d+|\d{1,3}(?:\.\d{3}){2,}|\d*,\d+)$",  # 1.234,5  1.234.567  12,5
-    "us": r"^(?:\d{1,3}(?:,\d{3})+\.\d+|\d{1,3}(?:,\d{3}){2,}|\d*\.\d+)$",  # 1,234.5  1,234,567  12.5
+# on the unsigned body, blanks removed; tried in this order ([0-9], not \d: only ASCII digits are numbers)
+_PATTERNS = {
+    "int": r"^[0-9]+$",
+    "amb": r"^[1-9][0-9]{0,2}[.,][0-9]{3}$",  # 1,234 or 1.234
+    "eu": r"^(?:[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+|[0-9]{1,3}(?:\.[0-9]{3}){2,}|[0-9]*,[0-9]+)$",  # 1.234,5 1.234.567 12,5
+    "us": r"^(?:[0-9]{1,3}(?:,[0-9]{3})+\.[0-9]+|[0-9]{1,3}(?:,[0-9]{3}){2,}|[0-9]*\.[0-9]+)$",  # 1,234.5 1,234,567 12.5
 }
+# kind codes (UInt8), shared with the Rust kernel (rust_kernels/src/text.rs)
+KIND_EMPTY, KIND_INT, KIND_AMBIGUOUS, KIND_EU, KIND_US, KIND_NONE = range(6)
+_KIND_OF = {"int": KIND_INT, "amb": KIND_AMBIGUOUS, "eu": KIND_EU, "us": KIND_US}
 
-# sign, accounting parentheses, body and % in one pattern (whitespace already removed)
+# sign, accounting parentheses, body and % in one pattern (blanks already removed)
 _PLAIN_RE = r"^(?P<open>\()?(?P<sign>[-+])?(?P<body>[0-9.,]*)(?P<pct>%)?(?P<close>\))?$"
+_BLANKS_RE = r"[ \t\n\r\u00a0\u202f'’]"
 
 # per-value status codes (null = a number, or an empty cell)
 NOT_A_NUMBER = "not_a_number"
 AMBIGUOUS_VALUE = "ambiguous"
 MIXED_VALUE = "mixed"
-PERCENT_VALUE = "percent"
+
+# Every way of reading a column yields the helper columns <p>kind (UInt8 code), <p>pct (Boolean),
+# <p>cur (String: the currency written in the cell), <p>eu / <p>us (Float64: the signed value read with
+# EU / US marks; meaningless for kinds without a reading). finish() turns them into <p>status and <p>val.
 
 
 def prepare(col: str, p: str, currency: bool = True) -> list[list[pl.Expr]]:
-    """Stages of helper columns ``<p>body``, ``<p>minus``, ``<p>cur``, ``<p>pct``, ``<p>empty`` and ``<p>kind``
-    for column ``col``: apply each stage with ``with_columns`` in turn (every regex runs once per cell)."""
+    """Polars reference for the helper columns of ``col`` (the Rust kernel's :func:`parse` is the fast
+    path): stages to apply with ``with_columns`` in turn, every regex running once per cell."""
     raw = pl.col(col)
     s0 = f"{p}s"
-    st1 = [raw.str.replace_all(r"[ \t\n\r\u00a0\u202f'’]", "").alias(s0)]
+    st1 = [raw.str.replace_all(_BLANKS_RE, "").alias(s0)]
     s = pl.col(s0)
+    empty = (s.is_null() | (s == "")).alias(f"{p}empty")
     if not currency:  # quantities: a currency sign makes the cell not a number; one regex pass
-        st2 = [s.str.extract_groups(_PLAIN_RE).alias(f"{p}g"), (s.is_null() | (s == "")).alias(f"{p}empty")]
+        st2 = [s.str.extract_groups(_PLAIN_RE).alias(f"{p}g"), empty]
         g = pl.col(f"{p}g")
         paren = (g.struct.field("open").is_not_null() & g.struct.field("close").is_not_null()).fill_null(False)
         balanced = g.struct.field("open").is_null() == g.struct.field("close").is_null()
         st3 = [pl.lit(None, pl.String).alias(f"{p}cur"), g.struct.field("pct").is_not_null().alias(f"{p}pct"),
                ((g.struct.field("sign") == "-").fill_null(False) | paren).alias(f"{p}minus"),
                pl.when(balanced).then(g.struct.field("body")).otherwise(pl.lit("(")).alias(f"{p}body")]
-        return [st1, st2, st3, [prepare_kind(p)]]
-    st2 = [(s.is_null() | (s == "")).alias(f"{p}empty"),
+        return [st1, st2, st3, *_kind_and_readings(p)]
+    st2 = [empty,
            s.str.extract(rf"^[-+(]*({_CURRENCY_RE})", 1).alias(f"{p}cur1"),
            s.str.extract(rf"({_CURRENCY_RE})\)?$", 1).alias(f"{p}cur2"),
            s.str.replace(rf"^([-+(]*){_CURRENCY_RE}", "${1}").str.replace(rf"{_CURRENCY_RE}(\)?)$", "${1}")
@@ -71,42 +86,78 @@ def prepare(col: str, p: str, currency: bool = True) -> list[list[pl.Expr]]:
     b2 = pl.col(f"{p}b2")
     st6 = [(b2.str.starts_with("-").fill_null(False) | paren).alias(f"{p}minus"),
            b2.str.replace(r"^[-+]", "").alias(f"{p}body")]
-    return [st1, st2, st3, st4, st5, st6, [prepare_kind(p)]]
+    return [st1, st2, st3, st4, st5, st6, *_kind_and_readings(p)]
 
 
-def prepare_int(col: str, p: str) -> list[list[pl.Expr]]:
-    """The helper columns of :func:`prepare` for a column known to hold only plain integers (cheap)."""
-    raw = pl.col(col)
-    return [[raw.str.strip_prefix("+").alias(f"{p}body"), pl.lit(False).alias(f"{p}minus"),
-             pl.lit(None, pl.String).alias(f"{p}cur"), pl.lit(False).alias(f"{p}pct"),
-             raw.is_null().alias(f"{p}empty"), pl.when(raw.is_not_null()).then(pl.lit("int")).alias(f"{p}kind")]]
-
-
-def only_integers(df: pl.DataFrame, col: str) -> bool:
-    """True when every non-empty cell of ``col`` is a plain integer such as ``12`` or ``-3``."""
-    return bool(df.select(pl.col(col).str.contains(r"^[+-]?\d{1,15}$").fill_null(True).all()).item())
-
-
-def prepare_kind(p: str) -> pl.Expr:
-    """``<p>kind``: the first pattern of ``_PATTERNS`` the body matches, or null."""
-    body = pl.col(f"{p}body")
-    expr = pl.lit(None, pl.String)
+def _kind_and_readings(p: str) -> list[list[pl.Expr]]:
+    body, minus, empty = pl.col(f"{p}body"), pl.col(f"{p}minus"), pl.col(f"{p}empty")
+    kind = pl.lit(KIND_NONE, pl.UInt8)
     for name in reversed(list(_PATTERNS)):
-        expr = pl.when(body.str.contains(_PATTERNS[name])).then(pl.lit(name)).otherwise(expr)
-    return expr.alias(f"{p}kind")
+        kind = pl.when(body.str.contains(_PATTERNS[name])).then(pl.lit(_KIND_OF[name], pl.UInt8)).otherwise(kind)
+    kind = pl.when(empty).then(pl.lit(KIND_EMPTY, pl.UInt8)).otherwise(kind.fill_null(KIND_NONE))
+
+    def signed(text: pl.Expr) -> pl.Expr:
+        v = text.cast(pl.Float64, strict=False)
+        return pl.when(minus).then(-v).otherwise(v)
+
+    eu = signed(body.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
+    us = signed(body.str.replace_all(",", "", literal=True))
+    return [[kind.alias(f"{p}kind"), eu.alias(f"{p}eu"), us.alias(f"{p}us")]]
 
 
-_EU_KINDS = ("eu",)
-_US_KINDS = ("us",)
+def prepare_canonical(col: str, p: str) -> list[list[pl.Expr]]:
+    """Helper columns for a column of typed numbers (xlsx / Parquet cells written as plain float text)."""
+    v = pl.col(col).cast(pl.Float64, strict=False)
+    kind = (pl.when(pl.col(col).is_null()).then(pl.lit(KIND_EMPTY, pl.UInt8))
+            .when(v.is_finite().fill_null(False)).then(pl.lit(KIND_INT, pl.UInt8))
+            .otherwise(pl.lit(KIND_NONE, pl.UInt8)))
+    return [[kind.alias(f"{p}kind"), pl.lit(False).alias(f"{p}pct"), pl.lit(None, pl.String).alias(f"{p}cur"),
+             v.alias(f"{p}eu"), v.alias(f"{p}us")]]
+
+
+def parse(series: pl.Series, p: str, currency: bool) -> pl.DataFrame:
+    """The helper columns of :func:`prepare`, computed by the Rust kernel in one pass over the cells."""
+    from carbon_assets import _kernel
+
+    arr = series.cast(pl.String).rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.large_string())
+    _, off_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(off_buf, dtype=np.int64, count=len(arr) + 1, offset=arr.offset * 8)
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    nulls = series.is_null().to_numpy()
+    kind, pct, cur, eu, us = _kernel.parse_numbers(offsets, data, nulls, currency)
+    cur_s = pl.Series(f"{p}cur", cur)
+    codes = {int(c): _currency_text(int(c)) for c in np.unique(cur) if c}
+    cur_s = (cur_s.replace_strict(codes, default=None, return_dtype=pl.String) if codes
+             else pl.Series(f"{p}cur", [None] * len(cur), dtype=pl.String))
+    return pl.DataFrame([pl.Series(f"{p}kind", kind), pl.Series(f"{p}pct", pct), cur_s.alias(f"{p}cur"),
+                         pl.Series(f"{p}eu", eu), pl.Series(f"{p}us", us)])
+
+
+def _currency_text(code: int) -> str:
+    """Inverse of the kernel's currency code (1-4 symbols, 5 US$, then three letters)."""
+    if code <= 5:
+        return ("€", "$", "£", "¥", "US$")[code - 1]
+    n = code - 6
+    return "".join(chr(ord("A") + d) for d in (n // 676, n // 26 % 26, n % 26))
+
+
+def kernel_parses() -> bool:
+    """True when the installed Rust kernel has the text parser."""
+    try:
+        from carbon_assets import _kernel
+    except ImportError:
+        return False
+    return hasattr(_kernel, "parse_numbers")
 
 
 def detect(df: pl.DataFrame, p: str) -> tuple[str, dict[str, int]]:
     """The convention (EU, US, neutral, ambiguous or mixed) of a prepared column, and the evidence counts."""
     kind = pl.col(f"{p}kind")
-    counts = df.select(
-        eu=kind.is_in(_EU_KINDS).sum(), us=kind.is_in(_US_KINDS).sum(),
-        amb=(kind == "amb").sum(),
-    ).row(0, named=True)
+    counts = df.select(eu=(kind == KIND_EU).sum(), us=(kind == KIND_US).sum(),
+                       amb=(kind == KIND_AMBIGUOUS).sum()).row(0, named=True)
     eu, us, amb = counts["eu"], counts["us"], counts["amb"]
     if eu and us:
         conv = MIXED
@@ -123,29 +174,21 @@ def detect(df: pl.DataFrame, p: str) -> tuple[str, dict[str, int]]:
 
 def finish(p: str, convention: str) -> list[list[pl.Expr]]:
     """Stages adding ``<p>status`` (null when fine or empty) and ``<p>val`` (Float64) under ``convention``."""
-    body, kind, empty = pl.col(f"{p}body"), pl.col(f"{p}kind"), pl.col(f"{p}empty")
-    if convention == CANONICAL:  # typed numbers from xlsx / Parquet: plain float text
-        text = body
-        bad = kind.is_null() & ~body.str.contains(r"^\d*\.?\d+(?:[eE][-+]?\d+)?$")
-        status = pl.when(empty).then(None).when(bad).then(pl.lit(NOT_A_NUMBER)).otherwise(None)
-    else:
-        if convention == EU:
-            text = body.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
-            wrong = kind.is_in(_US_KINDS)
-        elif convention == US:
-            text, wrong = body.str.replace_all(",", "", literal=True), kind.is_in(_EU_KINDS)
-        else:  # neutral / ambiguous / mixed: only values without a mark are read
-            text, wrong = pl.when(kind == "int").then(body).otherwise(None), pl.lit(False)
-        amb = kind == "amb"
-        undecided = convention in (NEUTRAL, AMBIGUOUS, MIXED)
-        status = (pl.when(empty).then(None)
-                  .when(kind.is_null()).then(pl.lit(NOT_A_NUMBER))
-                  .when(amb & pl.lit(undecided)).then(pl.lit(AMBIGUOUS_VALUE))
-                  .when(pl.lit(convention == MIXED) & (kind != "int")).then(pl.lit(MIXED_VALUE))
-                  .when(wrong).then(pl.lit(MIXED_VALUE))
-                  .otherwise(None))
-    magnitude = text.cast(pl.Float64, strict=False)
-    value = pl.when(pl.col(f"{p}minus")).then(-magnitude).otherwise(magnitude)
+    kind = pl.col(f"{p}kind")
+    empty = kind == KIND_EMPTY
+    if convention in (CANONICAL, EU):
+        value, wrong = pl.col(f"{p}eu"), kind == KIND_US
+    elif convention == US:
+        value, wrong = pl.col(f"{p}us"), kind == KIND_EU
+    else:  # neutral / ambiguous / mixed: only values without a mark are read
+        value, wrong = pl.when(kind == KIND_INT).then(pl.col(f"{p}eu")), pl.lit(False)
+    undecided = convention in (NEUTRAL, AMBIGUOUS, MIXED)
+    status = (pl.when(empty).then(None)
+              .when(kind == KIND_NONE).then(pl.lit(NOT_A_NUMBER))
+              .when((kind == KIND_AMBIGUOUS) & pl.lit(undecided)).then(pl.lit(AMBIGUOUS_VALUE))
+              .when(pl.lit(convention == MIXED) & (kind != KIND_INT)).then(pl.lit(MIXED_VALUE))
+              .when(wrong).then(pl.lit(MIXED_VALUE))
+              .otherwise(None))
     value = pl.when(empty | pl.col(f"{p}status").is_not_null()).then(None).otherwise(value)
     return [[status.alias(f"{p}status")], [value.alias(f"{p}val")]]
 

@@ -16,6 +16,7 @@ The CSV data is parsed by polars when no quoted field spans lines (the common ca
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DELIMITERS = (",", ";", "\t", "|")
 HEADER_SCAN_ROWS = 30
 SNIFF_LINES = 60
-RAGGED_SPARE = 8
+HEAD_BYTES = 4 << 20  # header detection reads at most this much of a CSV
 
 
 @dataclass(frozen=True)
@@ -147,15 +148,16 @@ def _frame_from_rows(names: list[str], rows: list[tuple]) -> pl.DataFrame:
 # ------------------------------------------------------------------ CSV
 
 
-def _decode(raw: bytes, name: str, forced: str | None) -> tuple[str, str]:
+def _decode(raw: bytes, name: str, forced: str | None) -> tuple[bytes, str]:
+    """The file's text as UTF-8 bytes (no BOM), and the encoding it was read with."""
     if forced:
         try:
-            return raw.decode(forced).removeprefix("\ufeff"), forced
-        except (UnicodeDecodeError, LookupError) as exc:
+            return _to_utf8(raw, forced), forced
+        except (UnicodeDecodeError, LookupError, ValueError) as exc:
             raise InputError(f"cannot decode with the mapping's encoding {forced!r}: {exc}", file=name, row=0) from exc
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return raw.decode("utf-16"), "utf-16"
+            return raw.decode("utf-16").encode("utf-8"), "utf-16"
         except UnicodeDecodeError as exc:
             raise InputError("invalid UTF-16 text", file=name, row=0) from exc
     head = raw[:65536]
@@ -164,19 +166,49 @@ def _decode(raw: bytes, name: str, forced: str | None) -> tuple[str, str]:
     ctrl = sum(head.count(bytes([b])) for b in (*range(1, 9), 11, 12, *range(14, 32)))
     if ctrl > max(8, len(head) // 100):
         raise InputError("binary content (control bytes): not a CSV, XLSX or Parquet file", file=name, row=0)
-    if raw.startswith(b"\xef\xbb\xbf"):
-        try:
-            return raw[3:].decode("utf-8"), "utf-8-sig"
-        except UnicodeDecodeError:
-            pass  # a BOM on a file that is not UTF-8 after all: try the 8-bit code pages
+    if raw.startswith(b"\xef\xbb\xbf") and _is_utf8(raw[3:]):
+        return raw[3:], "utf-8-sig"  # (a BOM on a file that is not UTF-8 after all: try the 8-bit code pages)
+    if _is_utf8(raw):
+        return raw, "utf-8"
     try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+        return _to_utf8(raw, "cp1252"), "cp1252"
+    except (UnicodeDecodeError, ValueError):
+        return _to_utf8(raw, "latin-1"), "latin-1"
+
+
+def _is_utf8(raw: bytes) -> bool:
+    if raw.isascii():
+        return True
+    # in pieces: a failed decode of the whole file would copy it into the exception
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        return raw.decode("cp1252"), "cp1252"
+        for i in range(0, len(raw), 1 << 20):
+            decoder.decode(raw[i:i + (1 << 20)])
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        return raw.decode("latin-1"), "latin-1"
+        return False
+    return True
+
+
+def _to_utf8(raw: bytes, encoding: str) -> bytes:
+    """``raw`` read as ``encoding``, as UTF-8 bytes; the 8-bit code pages go through the Rust kernel."""
+    codec = codecs.lookup(encoding).name
+    if codec in ("cp1252", "iso8859-1") and _kernel_transcodes():
+        from carbon_assets import _kernel
+
+        return _kernel.transcode_8bit(raw, codec == "cp1252")
+    if codec == "utf-8":
+        raw.decode("utf-8")  # validates
+        return raw.removeprefix(b"\xef\xbb\xbf")
+    return raw.decode(encoding).removeprefix("\ufeff").encode("utf-8")
+
+
+def _kernel_transcodes() -> bool:
+    try:
+        from carbon_assets import _kernel
+    except ImportError:
+        return False
+    return hasattr(_kernel, "transcode_8bit")
 
 
 def _sample_lines(text: str, n: int) -> list[str]:
@@ -218,10 +250,12 @@ def _line_offset(text: str, nlines: int) -> int:
 
 
 def _read_csv(raw: bytes, name: str, opts: ReadOptions) -> TextTable:
-    text, encoding = _decode(raw, name, opts.encoding)
-    crlf = "\r" in text
-    if crlf:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    data, encoding = _decode(raw, name, opts.encoding)
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    # header detection only needs the first lines: decode a head, not the whole file
+    cut = data.rfind(b"\n", 0, HEAD_BYTES) + 1 if len(data) > HEAD_BYTES else 0
+    text = data[:cut].decode("utf-8") if cut else data.decode("utf-8")
     sample = _sample_lines(text, SNIFF_LINES)
     if not sample:
         raise InputError("file is empty", file=name, row=0)
@@ -256,15 +290,13 @@ def _read_csv(raw: bytes, name: str, opts: ReadOptions) -> TextTable:
         header_line, header_cells = cands[i]
     # the header record may span lines when quoted: count its physical end
     names = _check_headers(header_cells, name, header_line)
+    if cut and header_line + 1 >= text.count("\n"):  # a header near the end of the head: read it all
+        text, cut = data.decode("utf-8"), 0
     end_line = header_line + _record_span(text, header_line, delim) - 1
-    offset = _line_offset(text, end_line)
-    data = text[offset:]
-    data_bytes = None
-    if encoding in ("utf-8", "utf-8-sig") and not crlf:  # the file's own bytes after the header, no re-encoding
-        data_bytes = raw[(3 if encoding == "utf-8-sig" else 0) + len(text[:offset].encode("utf-8")):]
-    frame = _parse_fast(data, names, delim, end_line, data_bytes)
+    body = data[len(text[:_line_offset(text, end_line)].encode("utf-8")):]
+    frame = _parse_fast(body, names, delim, end_line)
     if frame is None:
-        frame = _parse_slow(data, names, delim, end_line)
+        frame = _parse_slow(body.decode("utf-8"), names, delim, end_line)
     info = {"format": "csv", "encoding": encoding, "delimiter": delim, "header_row": header_line,
             "preamble_rows": sum(1 for c in cands if c[0] < header_line)}
     return TextTable(frame=frame, headers=names, header_row=header_line, info=info)
@@ -280,23 +312,21 @@ def _record_span(text: str, line: int, delim: str) -> int:
     return max(1, reader.line_num)
 
 
-def _parse_fast(data: str, names: list[str], delim: str, end_line: int,
-                data_bytes: bytes | None = None) -> pl.DataFrame | None:
-    """polars parse when every record is one line; None when that cannot be guaranteed."""
-    if not data or data.isspace():
+def _parse_fast(b: bytes, names: list[str], delim: str, end_line: int) -> pl.DataFrame | None:
+    """polars parse of the UTF-8 body when every record is one line; None when that cannot be guaranteed."""
+    if not b or b.isspace():
         return _frame_from_rows(names, [])
-    b = data.encode("utf-8") if data_bytes is None else data_bytes
     n_lines = b.count(b"\n") + (0 if b.endswith(b"\n") else 1)
     has_quote = b.find(b'"') >= 0
     # polars keeps blank lines as rows, so one record per line <=> as many records as lines;
-    # a quoted field spanning lines (or a stray quote) shows as fewer records: the csv module decides
-    # spare columns catch rows with more cells than the header; a row with even more makes polars
-    # raise, and the csv module decides
-    ncols = len(names) + RAGGED_SPARE
-    cols = [f"f{i}" for i in range(ncols)]
+    # a quoted field spanning lines (or a stray quote) shows as fewer records: the csv module decides.
+    # One spare column catches rows with more cells than the header (the rest of such a row is cut).
+    n = len(names)
+    cols = [f"f{i}" for i in range(n + 1)]
     try:
-        df = pl.read_csv(io.BytesIO(b), has_header=False, separator=delim, quote_char='"' if has_quote else None,
-                         infer_schema=False, schema={c: pl.String for c in cols}, missing_columns="insert")
+        df = pl.read_csv(b, has_header=False, separator=delim, quote_char='"' if has_quote else None,
+                         infer_schema=False, schema={c: pl.String for c in cols}, missing_columns="insert",
+                         truncate_ragged_lines=True)
     except Exception:  # noqa: BLE001 - malformed quoting and the like: the csv module decides
         return None
     if df.height != n_lines:
@@ -304,18 +334,20 @@ def _parse_fast(data: str, names: list[str], delim: str, end_line: int,
     height = df.height
     stripped = [pl.col(c).str.strip_chars() for c in cols]
     lf = df.lazy().select([pl.when(s == "").then(None).otherwise(s).alias(c) for s, c in zip(stripped, cols)])
-    n = len(names)
-    extra = cols[n:]
     nonblank = pl.any_horizontal([pl.col(c).is_not_null() for c in cols])
-    last = pl.max_horizontal([pl.when(pl.col(c).is_not_null()).then(pl.lit(i + 1)) for i, c in enumerate(cols)])
-    row_error = (pl.when(pl.any_horizontal([pl.col(c).is_not_null() for c in extra]))
-                 .then(pl.format("row has {} cells but the header has {}", last, pl.lit(n)))
-                 .otherwise(None))
-    out = lf.with_columns(
-        pl.int_range(end_line + 1, end_line + 1 + height, dtype=pl.Int64).alias(ROW_COL),
-        row_error.cast(pl.String).alias(ROW_ERROR),
-    ).filter(nonblank)
-    return out.select([pl.col(f"f{i}").alias(h) for i, h in enumerate(names)] + [ROW_COL, ROW_ERROR]).collect()
+    out = lf.with_columns(pl.int_range(end_line + 1, end_line + 1 + height, dtype=pl.Int64).alias(ROW_COL)) \
+        .filter(nonblank).collect()
+    ragged = out.filter(pl.col(cols[n]).is_not_null())[ROW_COL].to_list()
+    errors = pl.lit(None, pl.String)
+    if ragged:  # rare: count the cells of those rows from their lines
+        lines = b.split(b"\n")
+        counts = {}
+        for row in ragged:
+            cells = [c.strip() for c in next(csv.reader([lines[row - end_line - 1].decode("utf-8")], delimiter=delim))]
+            last = max(i for i, c in enumerate(cells) if c) + 1
+            counts[row] = f"row has {last} cells but the header has {n}"
+        errors = pl.col(ROW_COL).replace_strict(counts, default=None, return_dtype=pl.String)
+    return out.select([pl.col(f"f{i}").alias(h) for i, h in enumerate(names)] + [ROW_COL, errors.alias(ROW_ERROR)])
 
 
 def _parse_slow(data: str, names: list[str], delim: str, end_line: int) -> pl.DataFrame:

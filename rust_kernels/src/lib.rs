@@ -8,6 +8,7 @@
 pub mod fastmath;
 pub mod mc;
 pub mod rng;
+pub mod text;
 
 #[cfg(feature = "python")]
 mod python;

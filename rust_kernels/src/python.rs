@@ -7,7 +7,10 @@ use numpy::{Element, IntoPyArray, PyArray2, PyReadonlyArray1};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::mc;
+use pyo3::types::PyBytes;
+use rayon::prelude::*;
+
+use crate::{mc, text};
 
 /// The array's data as a slice, copied only when the array is not contiguous.
 fn data<'a, T: Element + Copy>(a: &'a PyReadonlyArray1<'_, T>) -> Cow<'a, [T]> {
@@ -189,10 +192,98 @@ fn mc_group_totals<'py>(
     Ok(arr.into_pyarray(py))
 }
 
-/// Rust Monte-Carlo kernel for carbon_assets (see carbon_assets.engine.montecarlo).
+/// `raw` (Windows-1252 when `cp1252`, else Latin-1) re-encoded as UTF-8 bytes. ValueError naming
+/// the byte offset of a byte Windows-1252 leaves undefined.
+#[pyfunction]
+fn transcode_8bit<'py>(py: Python<'py>, raw: &[u8], cp1252: bool) -> PyResult<Bound<'py, PyBytes>> {
+    let (len, blocks) = text::transcoded_len(raw, cp1252).map_err(|at| {
+        PyValueError::new_err(format!(
+            "byte 0x{:02x} at offset {at} is undefined in Windows-1252",
+            raw[at]
+        ))
+    })?;
+    // written straight into the new bytes object: no copy of a large file
+    PyBytes::new_with(py, len, |out| {
+        text::transcode_into(raw, cp1252, &blocks, out);
+        Ok(())
+    })
+}
+
+type Parsed<'py> = (
+    Bound<'py, numpy::PyArray1<u8>>,
+    Bound<'py, numpy::PyArray1<bool>>,
+    Bound<'py, numpy::PyArray1<u16>>,
+    Bound<'py, numpy::PyArray1<f64>>,
+    Bound<'py, numpy::PyArray1<f64>>,
+);
+
+/// Client number cells of one string column in Arrow layout: cell i is
+/// `data[offsets[i]:offsets[i+1]]` (UTF-8), null where `nulls[i]`. `currency`: the column may
+/// carry a currency (spend amounts). Returns (kind uint8, pct bool, currency uint16, eu float64,
+/// us float64) per cell, as carbon_assets.engine.numbers documents them.
+#[pyfunction]
+fn parse_numbers<'py>(
+    py: Python<'py>,
+    offsets: &Bound<'py, PyAny>,
+    data: &Bound<'py, PyAny>,
+    nulls: &Bound<'py, PyAny>,
+    currency: bool,
+) -> PyResult<Parsed<'py>> {
+    let offsets = array::<i64>("offsets", "int64", offsets)?;
+    let bytes = array::<u8>("data", "uint8", data)?;
+    let nulls = array::<bool>("nulls", "bool", nulls)?;
+    let (offsets, bytes, nulls) = (self::data(&offsets), self::data(&bytes), self::data(&nulls));
+    let n = nulls.len();
+    if offsets.len() != n + 1 {
+        return Err(PyValueError::new_err(format!(
+            "offsets must have len(nulls) + 1 = {} entries, got {}",
+            n + 1,
+            offsets.len()
+        )));
+    }
+    let bad = (0..n).find(|&i| {
+        offsets[i] < 0 || offsets[i] > offsets[i + 1] || offsets[i + 1] as usize > bytes.len()
+    });
+    if let Some(i) = bad {
+        return Err(PyValueError::new_err(format!(
+            "offsets out of range at cell {i}"
+        )));
+    }
+    let parsed: Vec<text::Parsed> = py.detach(|| {
+        (0..n)
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|i| {
+                let cell = &bytes[offsets[i] as usize..offsets[i + 1] as usize];
+                match (nulls[i], std::str::from_utf8(cell)) {
+                    (true, _) => text::parse_number(None, currency),
+                    (false, Ok(s)) => text::parse_number(Some(s), currency),
+                    (false, Err(_)) => text::parse_number(Some("\u{fffd}"), currency),
+                }
+            })
+            .collect()
+    });
+    let kind: Vec<u8> = parsed.iter().map(|p| p.kind).collect();
+    let pct: Vec<bool> = parsed.iter().map(|p| p.pct).collect();
+    let cur: Vec<u16> = parsed.iter().map(|p| p.currency).collect();
+    let eu: Vec<f64> = parsed.iter().map(|p| p.eu).collect();
+    let us: Vec<f64> = parsed.iter().map(|p| p.us).collect();
+    Ok((
+        kind.into_pyarray(py),
+        pct.into_pyarray(py),
+        cur.into_pyarray(py),
+        eu.into_pyarray(py),
+        us.into_pyarray(py),
+    ))
+}
+
+/// Rust kernels for carbon_assets: Monte Carlo (carbon_assets.engine.montecarlo) and the
+/// importer's text parsing (carbon_assets.engine.numbers, carbon_assets.engine.readers).
 #[pymodule]
 fn _kernel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(mc_group_totals, m)?)?;
+    m.add_function(wrap_pyfunction!(transcode_8bit, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_numbers, m)?)?;
     Ok(())
 }

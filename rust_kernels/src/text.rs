@@ -1,0 +1,536 @@
+//! Text kernels for the activity importer: 8-bit code pages to UTF-8, and client numbers.
+//!
+//! The contract is the polars reference in `carbon_assets/engine/numbers.py` (`prepare`):
+//! both paths give the same kind, percent flag, currency and EU/US readings for every cell,
+//! which the Python tests check on hand-written and generated cells.
+
+use rayon::prelude::*;
+
+/// Windows-1252 code points of bytes 0x80..0x9F; 0 marks the five undefined bytes.
+const CP1252_HIGH: [u16; 32] = [
+    0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039,
+    0x0152, 0, 0x017D, 0, 0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC,
+    0x2122, 0x0161, 0x203A, 0x0153, 0, 0x017E, 0x0178,
+];
+
+/// UTF-8 bytes of the code point of each byte >= 0x80 (length 0 = undefined in Windows-1252).
+fn high_table(cp1252: bool) -> [([u8; 3], u8); 128] {
+    let mut t = [([0u8; 3], 0u8); 128];
+    for (i, slot) in t.iter_mut().enumerate() {
+        let b = 0x80 + i as u32;
+        let cp = if cp1252 && b < 0xA0 {
+            CP1252_HIGH[i] as u32
+        } else {
+            b
+        };
+        if cp == 0 {
+            continue;
+        }
+        let mut buf = [0u8; 4];
+        let n = char::from_u32(cp)
+            .expect("code page table holds valid scalars")
+            .encode_utf8(&mut buf)
+            .len();
+        slot.0[..n].copy_from_slice(&buf[..n]);
+        slot.1 = n as u8;
+    }
+    t
+}
+
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+/// Transcoding works on blocks of this many input bytes, in parallel.
+const BLOCK: usize = 1 << 20;
+
+fn block_len(raw: &[u8], table: &[([u8; 3], u8); 128]) -> Result<usize, usize> {
+    let mut n = raw.len();
+    let words = raw.chunks_exact(8);
+    let tail = words.remainder();
+    let mut check = |at: usize, b: u8| -> Result<(), usize> {
+        let len = table[(b - 0x80) as usize].1 as usize;
+        if len == 0 {
+            return Err(at);
+        }
+        n += len - 1;
+        Ok(())
+    };
+    for (w, chunk) in words.enumerate() {
+        if u64::from_le_bytes(chunk.try_into().unwrap()) & HIGH_BITS != 0 {
+            for (j, &b) in chunk.iter().enumerate() {
+                if b >= 0x80 {
+                    check(w * 8 + j, b)?;
+                }
+            }
+        }
+    }
+    let base = raw.len() - tail.len();
+    for (j, &b) in tail.iter().enumerate() {
+        if b >= 0x80 {
+            check(base + j, b)?;
+        }
+    }
+    Ok(n)
+}
+
+#[inline]
+fn put(b: u8, table: &[([u8; 3], u8); 128], out: &mut [u8], o: &mut usize) {
+    if b < 0x80 {
+        out[*o] = b;
+        *o += 1;
+    } else {
+        let (bytes, len) = table[(b - 0x80) as usize];
+        out[*o..*o + len as usize].copy_from_slice(&bytes[..len as usize]);
+        *o += len as usize;
+    }
+}
+
+fn block_into(raw: &[u8], table: &[([u8; 3], u8); 128], out: &mut [u8]) {
+    let mut o = 0;
+    let words = raw.chunks_exact(8);
+    let tail = words.remainder();
+    for chunk in words {
+        if u64::from_le_bytes(chunk.try_into().unwrap()) & HIGH_BITS == 0 {
+            out[o..o + 8].copy_from_slice(chunk);
+            o += 8;
+        } else {
+            for &b in chunk {
+                put(b, table, out, &mut o);
+            }
+        }
+    }
+    for &b in tail {
+        put(b, table, out, &mut o);
+    }
+}
+
+/// Length of `raw` once transcoded and the length of each block's output, or Err(position) of an
+/// undefined byte.
+pub fn transcoded_len(raw: &[u8], cp1252: bool) -> Result<(usize, Vec<usize>), usize> {
+    let table = high_table(cp1252);
+    let lens: Vec<Result<usize, usize>> = raw
+        .par_chunks(BLOCK)
+        .enumerate()
+        .map(|(k, block)| block_len(block, &table).map_err(|at| k * BLOCK + at))
+        .collect();
+    let lens: Vec<usize> = lens.into_iter().collect::<Result<_, _>>()?;
+    Ok((lens.iter().sum(), lens))
+}
+
+/// Writes `raw` transcoded into `out`, whose length and block lengths come from `transcoded_len`.
+pub fn transcode_into(raw: &[u8], cp1252: bool, block_lens: &[usize], out: &mut [u8]) {
+    let table = high_table(cp1252);
+    let mut outs = Vec::with_capacity(block_lens.len());
+    let mut rest = out;
+    for &n in block_lens {
+        let (head, tail) = rest.split_at_mut(n);
+        outs.push(head);
+        rest = tail;
+    }
+    raw.par_chunks(BLOCK)
+        .zip(outs.into_par_iter())
+        .for_each(|(block, out)| block_into(block, &table, out));
+}
+
+/// `raw` decoded as Windows-1252 (`cp1252 = true`) or Latin-1, re-encoded as UTF-8.
+/// Err(position) for a byte Windows-1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D).
+pub fn transcode_8bit(raw: &[u8], cp1252: bool) -> Result<Vec<u8>, usize> {
+    let (len, blocks) = transcoded_len(raw, cp1252)?;
+    let mut out = vec![0u8; len];
+    transcode_into(raw, cp1252, &blocks, &mut out);
+    Ok(out)
+}
+
+/// Kind of a number body, as `numbers.py` codes them.
+pub const KIND_EMPTY: u8 = 0;
+pub const KIND_INT: u8 = 1; // 1234
+pub const KIND_AMBIGUOUS: u8 = 2; // 1,234 or 1.234
+pub const KIND_EU: u8 = 3; // 1.234,5  1.234.567  12,5
+pub const KIND_US: u8 = 4; // 1,234.5  1,234,567  12.5
+pub const KIND_NONE: u8 = 5; // not a number
+
+/// One parsed cell: kind, trailing-% flag, currency code (see `currency_code`), and the
+/// signed value read with EU and with US marks (NaN when the kind has no reading).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Parsed {
+    pub kind: u8,
+    pub pct: bool,
+    pub currency: u16,
+    pub eu: f64,
+    pub us: f64,
+}
+
+const EMPTY: Parsed = Parsed {
+    kind: KIND_EMPTY,
+    pct: false,
+    currency: 0,
+    eu: f64::NAN,
+    us: f64::NAN,
+};
+
+fn all_digits(s: &[u8]) -> bool {
+    s.iter().all(u8::is_ascii_digit)
+}
+
+/// `\d{1,3}(?:<sep>\d{3}){min_groups,}`
+fn grouped(s: &[u8], sep: u8, min_groups: usize) -> bool {
+    let mut parts = s.split(|&c| c == sep);
+    let first = parts.next().unwrap_or(&[]);
+    if first.is_empty() || first.len() > 3 || !all_digits(first) {
+        return false;
+    }
+    let mut n = 0;
+    for p in parts {
+        if p.len() != 3 || !all_digits(p) {
+            return false;
+        }
+        n += 1;
+    }
+    n >= min_groups
+}
+
+/// EU (`dec = b','`, `sep = b'.'`) or US (`dec = b'.'`, `sep = b','`) pattern of `numbers._PATTERNS`.
+fn marked(s: &[u8], dec: u8, sep: u8) -> bool {
+    let decs = s.iter().filter(|&&c| c == dec).count();
+    match decs {
+        0 => grouped(s, sep, 2),
+        1 => {
+            let at = s.iter().position(|&c| c == dec).unwrap();
+            let (int, frac) = (&s[..at], &s[at + 1..]);
+            if frac.is_empty() || !all_digits(frac) {
+                return false;
+            }
+            all_digits(int) || grouped(int, sep, 1)
+        }
+        _ => false,
+    }
+}
+
+pub fn kind_of(body: &[u8]) -> u8 {
+    if !body.is_empty() && all_digits(body) {
+        return KIND_INT;
+    }
+    if ambiguous(body) {
+        return KIND_AMBIGUOUS;
+    }
+    if marked(body, b',', b'.') {
+        return KIND_EU;
+    }
+    if marked(body, b'.', b',') {
+        return KIND_US;
+    }
+    KIND_NONE
+}
+
+/// `[1-9]\d{0,2}[.,]\d{3}`
+fn ambiguous(s: &[u8]) -> bool {
+    let Some(at) = s.iter().position(|&c| c == b'.' || c == b',') else {
+        return false;
+    };
+    let (int, frac) = (&s[..at], &s[at + 1..]);
+    (1..=3).contains(&int.len())
+        && int[0] != b'0'
+        && all_digits(int)
+        && frac.len() == 3
+        && all_digits(frac)
+}
+
+/// The signed value of `body` with `dec` as decimal mark and `drop` as grouping mark.
+fn reading(body: &[u8], minus: bool, drop: u8, dec: u8) -> f64 {
+    let mut stack = [0u8; 64];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = if body.len() <= stack.len() {
+        &mut stack
+    } else {
+        heap.resize(body.len(), 0);
+        &mut heap
+    };
+    let mut n = 0;
+    let mut dec_seen = false;
+    for &c in body {
+        if c == drop {
+            continue;
+        }
+        buf[n] = if c == dec && !dec_seen {
+            dec_seen = true;
+            b'.'
+        } else {
+            c
+        };
+        n += 1;
+    }
+    let v = std::str::from_utf8(&buf[..n])
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
+    if minus {
+        -v
+    } else {
+        v
+    }
+}
+
+/// Characters removed before reading (spaces, tabs, no-break spaces, apostrophes).
+fn is_blank(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '\t' | '\n' | '\r' | '\u{a0}' | '\u{202f}' | '\'' | '\u{2019}'
+    )
+}
+
+/// Lengths (bytes) of the currency alternatives `[€$£¥] | US\$ | [A-Z]{3}` matching at `s[p..]`, in order.
+fn currency_at(s: &str, p: usize) -> [Option<usize>; 3] {
+    let rest = &s[p..];
+    let sym = rest
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '€' | '$' | '£' | '¥'))
+        .map(char::len_utf8);
+    let usd = rest.starts_with("US$").then_some(3);
+    let b = rest.as_bytes();
+    let code = (b.len() >= 3 && b[..3].iter().all(u8::is_ascii_uppercase)).then_some(3);
+    [sym, usd, code]
+}
+
+/// Currency code: 0 none, 1-4 € $ £ ¥, 5 US$, 6 + (26*26*a + 26*b + c) for three letters.
+pub fn currency_code(text: &str) -> u16 {
+    match text {
+        "" => 0,
+        "€" => 1,
+        "$" => 2,
+        "£" => 3,
+        "¥" => 4,
+        "US$" => 5,
+        _ => {
+            let b = text.as_bytes();
+            6 + 676 * (b[0] - b'A') as u16 + 26 * (b[1] - b'A') as u16 + (b[2] - b'A') as u16
+        }
+    }
+}
+
+/// `^[-+(]*(CUR)`: the (start, end) of the leading currency.
+fn prefix_currency(s: &str) -> Option<(usize, usize)> {
+    let p = s
+        .bytes()
+        .take_while(|c| matches!(c, b'-' | b'+' | b'('))
+        .count();
+    currency_at(s, p)
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|n| (p, p + n))
+}
+
+/// `(CUR)\)?$`, leftmost match: the (start, end) of the trailing currency.
+fn suffix_currency(s: &str) -> Option<(usize, usize)> {
+    let n = s.len();
+    for (p, _) in s.char_indices() {
+        for len in currency_at(s, p).into_iter().flatten() {
+            let end = p + len;
+            if end == n || (end + 1 == n && s.as_bytes()[end] == b')') {
+                return Some((p, end));
+            }
+        }
+    }
+    None
+}
+
+fn finish(body: &[u8], minus: bool, pct: bool, currency: u16) -> Parsed {
+    let kind = kind_of(body);
+    // only the readings a convention can use: EU for EU kinds, US for US kinds, both when ambiguous
+    let eu = match kind {
+        KIND_INT | KIND_AMBIGUOUS | KIND_EU => reading(body, minus, b'.', b','),
+        _ => f64::NAN,
+    };
+    let us = match kind {
+        KIND_INT => eu,
+        KIND_AMBIGUOUS | KIND_US => reading(body, minus, b',', b'.'),
+        _ => f64::NAN,
+    };
+    Parsed {
+        kind,
+        pct,
+        currency,
+        eu,
+        us,
+    }
+}
+
+/// A quantity cell: `^(\()?([-+])?([0-9.,]*)(%)?(\))?$` after removing blanks; no currency allowed.
+fn parse_plain(s: &str) -> Parsed {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let open = b.first() == Some(&b'(');
+    i += open as usize;
+    let sign = b.get(i).copied().filter(|c| matches!(c, b'-' | b'+'));
+    i += sign.is_some() as usize;
+    let start = i;
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.' || b[i] == b',') {
+        i += 1;
+    }
+    let body = &b[start..i];
+    let pct = b.get(i) == Some(&b'%');
+    i += pct as usize;
+    let close = b.get(i) == Some(&b')');
+    i += close as usize;
+    if i != b.len() {
+        return Parsed {
+            kind: KIND_NONE,
+            ..EMPTY
+        }; // the pattern does not match: no group is set
+    }
+    if open != close {
+        return Parsed {
+            kind: KIND_NONE,
+            pct,
+            ..EMPTY
+        };
+    }
+    finish(body, sign == Some(b'-') || open, pct, 0)
+}
+
+/// An amount cell: currency before or after the number, `%`, parentheses, sign.
+fn parse_money(s: &str) -> Parsed {
+    let cur1 = prefix_currency(s);
+    let cur2 = suffix_currency(s);
+    let currency = cur1
+        .or(cur2)
+        .map(|(a, b)| currency_code(&s[a..b]))
+        .unwrap_or(0);
+    let mut b0 = match cur1 {
+        Some((a, b)) => format!("{}{}", &s[..a], &s[b..]),
+        None => s.to_string(),
+    };
+    if let Some((a, b)) = suffix_currency(&b0) {
+        b0 = format!("{}{}", &b0[..a], &b0[b..]);
+    }
+    let pct = b0.ends_with('%');
+    let b1 = b0.strip_suffix('%').unwrap_or(&b0);
+    let paren = b1.starts_with('(') && b1.ends_with(')');
+    let b2 = if paren {
+        let inner = &b1[1..];
+        inner.strip_suffix(')').unwrap_or(inner)
+    } else {
+        b1
+    };
+    let minus = b2.starts_with('-') || paren;
+    let body = b2.strip_prefix(['-', '+']).unwrap_or(b2);
+    finish(body.as_bytes(), minus, pct, currency)
+}
+
+/// One cell (`None` = null). `currency`: the column may carry a currency (spend amounts).
+pub fn parse_number(cell: Option<&str>, currency: bool) -> Parsed {
+    let Some(cell) = cell else { return EMPTY };
+    let s: std::borrow::Cow<str> = if cell.chars().any(is_blank) {
+        cell.chars()
+            .filter(|&c| !is_blank(c))
+            .collect::<String>()
+            .into()
+    } else {
+        cell.into()
+    };
+    if s.is_empty() {
+        return EMPTY;
+    }
+    if currency {
+        parse_money(&s)
+    } else {
+        parse_plain(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Parsed {
+        parse_number(Some(s), false)
+    }
+
+    fn m(s: &str) -> Parsed {
+        parse_number(Some(s), true)
+    }
+
+    #[test]
+    fn cp1252_and_latin1() {
+        let raw = b"Soci\xe9t\xe9 \x80 12\x92s";
+        let out = transcode_8bit(raw, true).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "Société € 12’s");
+        assert_eq!(transcode_8bit(b"a\x81b", true), Err(1));
+        let l1 = transcode_8bit(b"\x80\xff", false).unwrap();
+        assert_eq!(String::from_utf8(l1).unwrap(), "\u{80}\u{ff}");
+        let long = [b'a'; 100];
+        assert_eq!(transcode_8bit(&long, true).unwrap(), long.to_vec());
+    }
+
+    #[test]
+    fn blocks_agree_with_a_byte_by_byte_reference() {
+        // 2.5 blocks of mixed ASCII and high bytes; a block boundary falls inside no character
+        let raw: Vec<u8> = (0..(BLOCK * 5 / 2))
+            .map(|i| {
+                if i % 7 == 0 {
+                    0xE9
+                } else if i % 11 == 0 {
+                    0x80
+                } else {
+                    b'a' + (i % 26) as u8
+                }
+            })
+            .collect();
+        let reference: String = raw
+            .iter()
+            .map(|&b| match b {
+                0x80 => '€',
+                b => b as char,
+            })
+            .collect();
+        assert_eq!(transcode_8bit(&raw, true).unwrap(), reference.into_bytes());
+        let mut bad = raw.clone();
+        bad[BLOCK + 12] = 0x9D;
+        assert_eq!(transcode_8bit(&bad, true), Err(BLOCK + 12));
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(kind_of(b"1234"), KIND_INT);
+        assert_eq!(kind_of(b"1,234"), KIND_AMBIGUOUS);
+        assert_eq!(kind_of(b"1.234"), KIND_AMBIGUOUS);
+        assert_eq!(kind_of(b"0,234"), KIND_EU);
+        assert_eq!(kind_of(b"1.234,5"), KIND_EU);
+        assert_eq!(kind_of(b"1.234.567"), KIND_EU);
+        assert_eq!(kind_of(b",5"), KIND_EU);
+        assert_eq!(kind_of(b"1,234.5"), KIND_US);
+        assert_eq!(kind_of(b"1,234,567"), KIND_US);
+        assert_eq!(kind_of(b"12.5"), KIND_US);
+        assert_eq!(kind_of(b"1.23,4.5"), KIND_NONE);
+        assert_eq!(kind_of(b""), KIND_NONE);
+        assert_eq!(kind_of(b"12a"), KIND_NONE);
+    }
+
+    #[test]
+    fn readings() {
+        let v = p("1 234,56");
+        assert_eq!((v.kind, v.eu), (KIND_EU, 1234.56));
+        let v = p("(1.234,5)");
+        assert_eq!((v.kind, v.eu), (KIND_EU, -1234.5));
+        let v = p("-12.5%");
+        assert_eq!((v.kind, v.us, v.pct), (KIND_US, -12.5, true));
+        assert_eq!(p("(12").kind, KIND_NONE);
+        assert_eq!(p("12 EUR").kind, KIND_NONE);
+        assert_eq!(parse_number(None, false).kind, KIND_EMPTY);
+        assert_eq!(p(" \u{a0}").kind, KIND_EMPTY);
+    }
+
+    #[test]
+    fn money() {
+        let v = m("1 234,50 €");
+        assert_eq!((v.kind, v.eu, v.currency), (KIND_EU, 1234.5, 1));
+        let v = m("(USD 1,200.00)");
+        assert_eq!(
+            (v.kind, v.us, v.currency),
+            (KIND_US, -1200.0, currency_code("USD"))
+        );
+        let v = m("-US$12.5");
+        assert_eq!((v.kind, v.us, v.currency), (KIND_US, -12.5, 5));
+        let v = m("12GBP)");
+        assert_eq!(v.currency, currency_code("GBP"));
+    }
+}
