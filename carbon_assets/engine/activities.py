@@ -293,11 +293,12 @@ def _read_dates(df: pl.DataFrame, column: str, date_order: str | None) -> tuple[
     for stage in dates.finish("__d_", order):
         lf = lf.with_columns(stage)
     u = lf.collect()
-    keys = u[column]
-    return df.with_columns(
-        pl.col(column).replace_strict(keys, u["__d_val"], default=None, return_dtype=pl.Date).alias("__d_val"),
-        pl.col(column).replace_strict(keys, u["__d_status"], default=None, return_dtype=pl.String)
-        .alias("__d_status")), order
+    if u.height == 0:
+        return df.with_columns(pl.lit(None, pl.Date).alias("__d_val"), pl.lit(None, pl.String).alias("__d_status")), order
+    at = pl.col(column).replace_strict(u[column], list(range(u.height)), default=None, return_dtype=pl.UInt32)
+    df = df.with_columns(at.alias("__d_at"))
+    return df.with_columns(pl.lit(u["__d_val"]).gather(pl.col("__d_at")).alias("__d_val"),
+                           pl.lit(u["__d_status"]).gather(pl.col("__d_at")).alias("__d_status")).drop("__d_at"), order
 
 
 def _total_at(df: pl.DataFrame, headers: list[str]) -> pl.Series:
@@ -357,7 +358,7 @@ def normalise_table(fr: FileRead, tenant: str, year: str, mapping: ColumnMapping
     # stage 1: helper columns, each cell read once (numbers by the Rust kernel when installed)
     stages: list[list[pl.Expr]] = [[col(f).is_null().alias(f"__e_{f}") for f in
                                     ("date", "quantity", "amount", "unit", "currency", "activity_key", "factor_id")]]
-    kernel = numbers.kernel_parses()
+    kernel = numbers.text_kernel() is not None
     per_field: list[list[list[pl.Expr]]] = []
     for f in num_fields:
         h, p = fmap[f], prefixes[f]

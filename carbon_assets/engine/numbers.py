@@ -117,8 +117,6 @@ def prepare_canonical(col: str, p: str) -> list[list[pl.Expr]]:
 
 def parse(series: pl.Series, p: str, currency: bool) -> pl.DataFrame:
     """The helper columns of :func:`prepare`, computed by the Rust kernel in one pass over the cells."""
-    from carbon_assets import _kernel
-
     arr = series.cast(pl.String).rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -127,11 +125,10 @@ def parse(series: pl.Series, p: str, currency: bool) -> pl.DataFrame:
     offsets = np.frombuffer(off_buf, dtype=np.int64, count=len(arr) + 1, offset=arr.offset * 8)
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     nulls = series.is_null().to_numpy()
-    kind, pct, cur, eu, us = _kernel.parse_numbers(offsets, data, nulls, currency)
-    cur_s = pl.Series(f"{p}cur", cur)
-    codes = {int(c): _currency_text(int(c)) for c in np.unique(cur) if c}
-    cur_s = (cur_s.replace_strict(codes, default=None, return_dtype=pl.String) if codes
-             else pl.Series(f"{p}cur", [None] * len(cur), dtype=pl.String))
+    kind, pct, cur, eu, us = text_kernel().parse_numbers(offsets, data, nulls, currency)
+    codes = {int(c): _currency_text(int(c)) for c in np.unique(cur) if c} if currency else {}
+    cur_s = (pl.Series(f"{p}cur", cur).replace_strict(codes, default=None, return_dtype=pl.String) if codes
+             else pl.repeat(None, len(cur), dtype=pl.String, eager=True))
     return pl.DataFrame([pl.Series(f"{p}kind", kind), pl.Series(f"{p}pct", pct), cur_s.alias(f"{p}cur"),
                          pl.Series(f"{p}eu", eu), pl.Series(f"{p}us", us)])
 
@@ -144,13 +141,13 @@ def _currency_text(code: int) -> str:
     return "".join(chr(ord("A") + d) for d in (n // 676, n // 26 % 26, n % 26))
 
 
-def kernel_parses() -> bool:
-    """True when the installed Rust kernel has the text parser."""
+def text_kernel():
+    """The Rust kernel when it has the text functions (0.3.0 on), else None: the pure-Python paths run."""
     try:
         from carbon_assets import _kernel
     except ImportError:
-        return False
-    return hasattr(_kernel, "parse_numbers")
+        return None
+    return _kernel if hasattr(_kernel, "scan_text") else None
 
 
 def detect(df: pl.DataFrame, p: str) -> tuple[str, dict[str, int]]:

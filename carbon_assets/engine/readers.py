@@ -19,12 +19,14 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from carbon_assets.engine import headers as hdr
+from carbon_assets.engine import numbers
 from carbon_assets.engine.errors import InputError
 from carbon_assets.engine.tables import ROW_COL
 
@@ -33,6 +35,7 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DELIMITERS = (",", ";", "\t", "|")
 HEADER_SCAN_ROWS = 30
 SNIFF_LINES = 60
+_NON_SPACE = re.compile(rb"\S")
 HEAD_BYTES = 4 << 20  # header detection reads at most this much of a CSV
 
 
@@ -193,22 +196,13 @@ def _is_utf8(raw: bytes) -> bool:
 def _to_utf8(raw: bytes, encoding: str) -> bytes:
     """``raw`` read as ``encoding``, as UTF-8 bytes; the 8-bit code pages go through the Rust kernel."""
     codec = codecs.lookup(encoding).name
-    if codec in ("cp1252", "iso8859-1") and _kernel_transcodes():
-        from carbon_assets import _kernel
-
-        return _kernel.transcode_8bit(raw, codec == "cp1252")
+    kernel = numbers.text_kernel()
+    if codec in ("cp1252", "iso8859-1") and kernel is not None:
+        return kernel.transcode_8bit(raw, codec == "cp1252")
     if codec == "utf-8":
         raw.decode("utf-8")  # validates
         return raw.removeprefix(b"\xef\xbb\xbf")
     return raw.decode(encoding).removeprefix("\ufeff").encode("utf-8")
-
-
-def _kernel_transcodes() -> bool:
-    try:
-        from carbon_assets import _kernel
-    except ImportError:
-        return False
-    return hasattr(_kernel, "transcode_8bit")
 
 
 def _sample_lines(text: str, n: int) -> list[str]:
@@ -251,8 +245,10 @@ def _line_offset(text: str, nlines: int) -> int:
 
 def _read_csv(raw: bytes, name: str, opts: ReadOptions) -> TextTable:
     data, encoding = _decode(raw, name, opts.encoding)
-    if b"\r" in data:
+    newlines, has_quote, has_cr = _scan(data)
+    if has_cr:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        newlines, has_quote, _ = _scan(data)
     # header detection only needs the first lines: decode a head, not the whole file
     cut = data.rfind(b"\n", 0, HEAD_BYTES) + 1 if len(data) > HEAD_BYTES else 0
     text = data[:cut].decode("utf-8") if cut else data.decode("utf-8")
@@ -293,9 +289,9 @@ def _read_csv(raw: bytes, name: str, opts: ReadOptions) -> TextTable:
     if cut and header_line + 1 >= text.count("\n"):  # a header near the end of the head: read it all
         text, cut = data.decode("utf-8"), 0
     end_line = header_line + _record_span(text, header_line, delim) - 1
-    body = data[len(text[:_line_offset(text, end_line)].encode("utf-8")):]
-    frame = _parse_fast(body, names, delim, end_line)
+    frame = _parse_fast(data, end_line, newlines, has_quote, names, delim)
     if frame is None:
+        body = data[len(text[:_line_offset(text, end_line)].encode("utf-8")):]
         frame = _parse_slow(body.decode("utf-8"), names, delim, end_line)
     info = {"format": "csv", "encoding": encoding, "delimiter": delim, "header_row": header_line,
             "preamble_rows": sum(1 for c in cands if c[0] < header_line)}
@@ -312,42 +308,62 @@ def _record_span(text: str, line: int, delim: str) -> int:
     return max(1, reader.line_num)
 
 
-def _parse_fast(b: bytes, names: list[str], delim: str, end_line: int) -> pl.DataFrame | None:
-    """polars parse of the UTF-8 body when every record is one line; None when that cannot be guaranteed."""
-    if not b or b.isspace():
+def _parse_fast(data: bytes, end_line: int, newlines: int, has_quote: bool, names: list[str],
+                delim: str) -> pl.DataFrame | None:
+    """polars parse of the UTF-8 text after its first ``end_line`` lines (preamble and header) when every
+    record is one line; None when that cannot be guaranteed. ``newlines``, ``has_quote``: from :func:`_scan`."""
+    n_lines = newlines + (0 if data.endswith(b"\n") else 1) - end_line
+    if n_lines <= 0 or not _NON_SPACE.search(data, _nth_line_start(data, end_line)):
         return _frame_from_rows(names, [])
-    n_lines = b.count(b"\n") + (0 if b.endswith(b"\n") else 1)
-    has_quote = b.find(b'"') >= 0
     # polars keeps blank lines as rows, so one record per line <=> as many records as lines;
     # a quoted field spanning lines (or a stray quote) shows as fewer records: the csv module decides.
     # One spare column catches rows with more cells than the header (the rest of such a row is cut).
     n = len(names)
     cols = [f"f{i}" for i in range(n + 1)]
-    try:
-        df = pl.read_csv(b, has_header=False, separator=delim, quote_char='"' if has_quote else None,
-                         infer_schema=False, schema={c: pl.String for c in cols}, missing_columns="insert",
-                         truncate_ragged_lines=True)
+    try:  # cells stripped in a second stage (stripping inside the comparison would strip twice)
+        df = (pl.scan_csv(data, has_header=False, skip_lines=end_line, separator=delim,
+                          quote_char='"' if has_quote else None, infer_schema=False,
+                          schema={c: pl.String for c in cols}, missing_columns="insert", truncate_ragged_lines=True)
+              .with_columns([pl.col(c).str.strip_chars() for c in cols])
+              .with_columns([pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in cols])
+              .collect(engine="streaming"))
     except Exception:  # noqa: BLE001 - malformed quoting and the like: the csv module decides
         return None
     if df.height != n_lines:
         return None
-    height = df.height
-    stripped = [pl.col(c).str.strip_chars() for c in cols]
-    lf = df.lazy().select([pl.when(s == "").then(None).otherwise(s).alias(c) for s, c in zip(stripped, cols)])
     nonblank = pl.any_horizontal([pl.col(c).is_not_null() for c in cols])
-    out = lf.with_columns(pl.int_range(end_line + 1, end_line + 1 + height, dtype=pl.Int64).alias(ROW_COL)) \
-        .filter(nonblank).collect()
+    out = df.with_columns(pl.int_range(end_line + 1, end_line + 1 + df.height, dtype=pl.Int64).alias(ROW_COL)) \
+        .filter(nonblank)
     ragged = out.filter(pl.col(cols[n]).is_not_null())[ROW_COL].to_list()
     errors = pl.lit(None, pl.String)
     if ragged:  # rare: count the cells of those rows from their lines
-        lines = b.split(b"\n")
+        lines = data.split(b"\n")
         counts = {}
         for row in ragged:
-            cells = [c.strip() for c in next(csv.reader([lines[row - end_line - 1].decode("utf-8")], delimiter=delim))]
+            cells = [c.strip() for c in next(csv.reader([lines[row - 1].decode("utf-8")], delimiter=delim))]
             last = max(i for i, c in enumerate(cells) if c) + 1
             counts[row] = f"row has {last} cells but the header has {n}"
         errors = pl.col(ROW_COL).replace_strict(counts, default=None, return_dtype=pl.String)
     return out.select([pl.col(f"f{i}").alias(h) for i, h in enumerate(names)] + [ROW_COL, errors.alias(ROW_ERROR)])
+
+
+def _scan(data: bytes) -> tuple[int, bool, bool]:
+    """(newlines, has a double quote, has a carriage return) of the text, in one parallel pass when the
+    Rust kernel is installed."""
+    kernel = numbers.text_kernel()
+    if kernel is not None:
+        return kernel.scan_text(data, 0)
+    return data.count(b"\n"), b'"' in data, b"\r" in data
+
+
+def _nth_line_start(data: bytes, n: int) -> int:
+    """Byte offset of the start of line ``n + 1``."""
+    pos = 0
+    for _ in range(n):
+        pos = data.find(b"\n", pos) + 1
+        if pos == 0:
+            return len(data)
+    return pos
 
 
 def _parse_slow(data: str, names: list[str], delim: str, end_line: int) -> pl.DataFrame:

@@ -95,7 +95,7 @@ def test_s3_mode_end_to_end_sensor_to_report(s3_endpoint, s3_bucket, lake_env, i
     d = defs()
     with dg.instance_for_test() as inst:
         ctx = dg.build_sensor_context(instance=inst, instance_ref=inst.get_ref(), definitions=d,
-                                      resources={"s3_inbox": d.resources["s3_inbox"]})
+                                      resources={k: d.resources[k] for k in ("s3_inbox", "files")})
         tick = d.get_sensor_def("s3_inbox_sensor").evaluate_tick(ctx)
         assert [r.partition_key.keys_by_dimension for r in tick.run_requests] == [{"tenant": "globex-uk",
                                                                                   "year": "2024"}]

@@ -116,7 +116,7 @@ def test_ingest_gives_the_same_tables_with_and_without_the_kernel(tmp_path, monk
     from pathlib import Path
 
     from carbon_assets import bench_ingest
-    from carbon_assets.engine import activities, readers
+    from carbon_assets.engine import activities
 
     data = Path(__file__).resolve().parents[2] / "data"
     mapping = activities.ColumnMapping.load(data / "tenants" / "default_mapping.yaml")
@@ -125,8 +125,7 @@ def test_ingest_gives_the_same_tables_with_and_without_the_kernel(tmp_path, monk
     bench_ingest.generate(path, 3000)
     files = [(path.name, path)]
     fast = activities.ingest_files(files, "t", "2024", mapping, vocab)
-    monkeypatch.setattr(numbers, "kernel_parses", lambda: False)
-    monkeypatch.setattr(readers, "_kernel_transcodes", lambda: False)
+    monkeypatch.setattr(numbers, "text_kernel", lambda: None)
     slow = activities.ingest_files(files, "t", "2024", mapping, vocab)
     assert fast[0].equals(slow[0]) and fast[1].equals(slow[1])
     assert fast[0].height > 2900 and fast[1].height > 0

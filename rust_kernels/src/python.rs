@@ -8,7 +8,6 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use pyo3::types::PyBytes;
-use rayon::prelude::*;
 
 use crate::{mc, text};
 
@@ -209,6 +208,14 @@ fn transcode_8bit<'py>(py: Python<'py>, raw: &[u8], cp1252: bool) -> PyResult<Bo
     })
 }
 
+/// (newlines, has_quote, has_cr) of `data` from byte `start` on, for the CSV reader
+/// (carbon_assets.engine.readers).
+#[pyfunction]
+fn scan_text(py: Python<'_>, data: &[u8], start: usize) -> (usize, bool, bool) {
+    let t = py.detach(|| text::scan_text(data, start));
+    (t.newlines, t.has_quote, t.has_cr)
+}
+
 type Parsed<'py> = (
     Bound<'py, numpy::PyArray1<u8>>,
     Bound<'py, numpy::PyArray1<bool>>,
@@ -249,25 +256,18 @@ fn parse_numbers<'py>(
             "offsets out of range at cell {i}"
         )));
     }
-    let parsed: Vec<text::Parsed> = py.detach(|| {
-        (0..n)
-            .into_par_iter()
-            .with_min_len(4096)
-            .map(|i| {
-                let cell = &bytes[offsets[i] as usize..offsets[i + 1] as usize];
-                match (nulls[i], std::str::from_utf8(cell)) {
-                    (true, _) => text::parse_number(None, currency),
-                    (false, Ok(s)) => text::parse_number(Some(s), currency),
-                    (false, Err(_)) => text::parse_number(Some("\u{fffd}"), currency),
-                }
-            })
-            .collect()
+    let (mut kind, mut pct, mut cur) = (vec![0u8; n], vec![false; n], vec![0u16; n]);
+    let (mut eu, mut us) = (vec![0f64; n], vec![0f64; n]);
+    py.detach(|| {
+        let out = text::ParsedColumn {
+            kind: &mut kind,
+            pct: &mut pct,
+            currency: &mut cur,
+            eu: &mut eu,
+            us: &mut us,
+        };
+        text::parse_column(&offsets, &bytes, &nulls, currency, out)
     });
-    let kind: Vec<u8> = parsed.iter().map(|p| p.kind).collect();
-    let pct: Vec<bool> = parsed.iter().map(|p| p.pct).collect();
-    let cur: Vec<u16> = parsed.iter().map(|p| p.currency).collect();
-    let eu: Vec<f64> = parsed.iter().map(|p| p.eu).collect();
-    let us: Vec<f64> = parsed.iter().map(|p| p.us).collect();
     Ok((
         kind.into_pyarray(py),
         pct.into_pyarray(py),
@@ -285,5 +285,6 @@ fn _kernel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mc_group_totals, m)?)?;
     m.add_function(wrap_pyfunction!(transcode_8bit, m)?)?;
     m.add_function(wrap_pyfunction!(parse_numbers, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_text, m)?)?;
     Ok(())
 }

@@ -139,6 +139,40 @@ pub fn transcode_8bit(raw: &[u8], cp1252: bool) -> Result<Vec<u8>, usize> {
     Ok(out)
 }
 
+/// What the CSV reader needs to know about a UTF-8 text before parsing it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TextScan {
+    pub newlines: usize,
+    pub has_quote: bool,
+    pub has_cr: bool,
+}
+
+fn scan_block(block: &[u8]) -> TextScan {
+    // counted in 255-byte runs with u8 lanes: the compiler vectorises this loop
+    let mut newlines = 0usize;
+    for run in block.chunks(255) {
+        newlines += run.iter().fold(0u8, |n, &b| n + (b == b'\n') as u8) as usize;
+    }
+    TextScan {
+        newlines,
+        has_quote: block.contains(&b'"'),
+        has_cr: block.contains(&b'\r'),
+    }
+}
+
+/// Newlines, quotes and carriage returns in `data[from..]`, in parallel blocks.
+pub fn scan_text(data: &[u8], from: usize) -> TextScan {
+    let from = from.min(data.len());
+    data[from..]
+        .par_chunks(BLOCK)
+        .map(scan_block)
+        .reduce(TextScan::default, |a, p| TextScan {
+            newlines: a.newlines + p.newlines,
+            has_quote: a.has_quote || p.has_quote,
+            has_cr: a.has_cr || p.has_cr,
+        })
+}
+
 /// Kind of a number body, as `numbers.py` codes them.
 pub const KIND_EMPTY: u8 = 0;
 pub const KIND_INT: u8 = 1; // 1234
@@ -437,6 +471,46 @@ pub fn parse_number(cell: Option<&str>, currency: bool) -> Parsed {
     }
 }
 
+/// Output columns of [`parse_column`], one entry per cell.
+pub struct ParsedColumn<'a> {
+    pub kind: &'a mut [u8],
+    pub pct: &'a mut [bool],
+    pub currency: &'a mut [u16],
+    pub eu: &'a mut [f64],
+    pub us: &'a mut [f64],
+}
+
+/// Every cell of an Arrow-layout string column (cell i = `data[offsets[i]..offsets[i+1]]`, null where
+/// `nulls[i]`), in parallel blocks. The offsets must be in range (checked by the caller).
+pub fn parse_column(
+    offsets: &[i64],
+    data: &[u8],
+    nulls: &[bool],
+    currency: bool,
+    out: ParsedColumn,
+) {
+    const CELLS: usize = 16 * 1024;
+    out.kind
+        .par_chunks_mut(CELLS)
+        .zip(out.pct.par_chunks_mut(CELLS))
+        .zip(out.currency.par_chunks_mut(CELLS))
+        .zip(out.eu.par_chunks_mut(CELLS))
+        .zip(out.us.par_chunks_mut(CELLS))
+        .enumerate()
+        .for_each(|(c, ((((kind, pct), cur), eu), us))| {
+            for j in 0..kind.len() {
+                let i = c * CELLS + j;
+                let cell = &data[offsets[i] as usize..offsets[i + 1] as usize];
+                let p = match (nulls[i], std::str::from_utf8(cell)) {
+                    (true, _) => EMPTY,
+                    (false, Ok(s)) => parse_number(Some(s), currency),
+                    (false, Err(_)) => parse_number(Some("\u{fffd}"), currency),
+                };
+                (kind[j], pct[j], cur[j], eu[j], us[j]) = (p.kind, p.pct, p.currency, p.eu, p.us);
+            }
+        });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,6 +560,24 @@ mod tests {
         let mut bad = raw.clone();
         bad[BLOCK + 12] = 0x9D;
         assert_eq!(transcode_8bit(&bad, true), Err(BLOCK + 12));
+    }
+
+    #[test]
+    fn scans() {
+        let t = scan_text(b"pre\na;b\n\"x\";1\n", 4);
+        assert_eq!(
+            t,
+            TextScan {
+                newlines: 2,
+                has_quote: true,
+                has_cr: false
+            }
+        );
+        assert!(scan_text(b"a\r\nb", 0).has_cr);
+        assert!(!scan_text(b"\"a\r\nb", 1).has_quote);
+        assert_eq!(scan_text(b"abc", 9), TextScan::default());
+        let big = vec![b'\n'; BLOCK * 2 + 5];
+        assert_eq!(scan_text(&big, 3).newlines, BLOCK * 2 + 2);
     }
 
     #[test]
