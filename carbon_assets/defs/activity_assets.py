@@ -20,12 +20,20 @@ from carbon_assets.engine.lineage import file_sha256
 
 def _raw(tenant: str, year: str, found: list[tuple[str, Path]], mapping: activities.ColumnMapping,
          source: str) -> dg.Output[pl.DataFrame]:
-    current, superseded = inbox.current_versions(found)
+    try:
+        activity_files, replaces = inbox.read_replaces(found)
+    except inbox.ReplacesError as exc:
+        raise dg.Failure(f"{source}/{exc}", metadata={"source": source}) from exc
+    if not activity_files:
+        raise dg.Failure(f"no activity files in {source}, only {inbox.REPLACES_FILE}: drop files there first")
+    current, superseded = inbox.current_versions(activity_files, replaces)
     distinct, duplicates = activities.dedupe_by_content(current)
     raw = activities.read_raw(distinct, tenant, year, mapping)
+    declared = {} if replaces is None else {
+        "replaces_declared": dg.MetadataValue.json(replaces.declared), "replaces_sha256": replaces.sha256}
     return versioned(raw, files=dg.MetadataValue.json({name: file_sha256(p) for name, p in found}),
                      source=source, files_read=len(distinct),
-                     superseded_versions=dg.MetadataValue.json(superseded),
+                     superseded_versions=dg.MetadataValue.json(superseded), **declared,
                      duplicate_content=dg.MetadataValue.json(duplicates),
                      rows_by_file=dg.MetadataValue.json(dict(raw.group_by("source_file").len().sort("source_file")
                                                              .rows())))
@@ -37,9 +45,10 @@ def raw_activities(context: dg.AssetExecutionContext, files: ProjectFiles,
                    s3_inbox: S3Inbox) -> dg.Output[pl.DataFrame]:
     """Bronze: every cell of the tenant-year's inbox files as text, with file hash and row number.
 
-    Only the tenant's own folder (or S3 prefix) is listed. A corrected version of a document
-    (``_v2``, ``(1)``, ``_corrige``...) replaces the earlier one; the same bytes under two names are
-    read once."""
+    Only the tenant's own folder (or S3 prefix) is listed. A corrected file replaces earlier ones:
+    as declared in the folder's ``replaces.yaml`` (``new.csv: [old.csv]``; an invalid declaration
+    fails the run), else by version suffix (``_v2``, ``(1)``, ``_corrige``...); the same bytes under
+    two names are read once."""
     tenant, year = tenant_year(context)
     mapping = activities.ColumnMapping.load(activities.tenant_mapping_path(files.tenants, tenant))
     if s3_inbox.enabled:

@@ -2,14 +2,20 @@
 
 Same rules as the local inbox (engine/inbox.py): tenant folders must be valid slugs, year folders
 4-digit years; anything else is refused with a reason and left untouched (this module never
-writes, copies or deletes an object). The content id of an object is its ETag (the MD5 of the
-bytes for single-part uploads), so the same bytes under another name are not ingested twice.
+writes, copies or deletes an object). The content id of an object is the SHA-256 of its bytes,
+like the local inbox: an ETag is the MD5 of the bytes only for single-part uploads, so the same
+bytes uploaded in parts, or under another name, would otherwise look new. ``identify`` streams each
+object once per (key, ETag); the sensor keeps the hashes in its cursor. An object over the size
+limit is not downloaded and keeps an ETag-based id (its run reports the size error).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +32,75 @@ class S3InboxObject:
     etag: str
     size: int
     last_modified: dt.datetime
+    sha256: str | None = None  # set by identify(); None for an object over the size limit
 
     @property
     def content_id(self) -> str:
-        return f"s3-etag:{self.etag}"
+        return self.sha256 or f"s3-etag:{self.etag}"
+
+    @property
+    def former_ids(self) -> tuple[str, ...]:
+        """The id a cursor written before SHA-256 ids holds for this object (so it is not run again)."""
+        return (f"s3-etag:{self.etag}",) if self.sha256 else ()
+
+
+# Bytes hashed per sensor tick at most (at least one object is always hashed): a tick stays well
+# inside the sensor's time limit; objects left over are hashed at the next ticks.
+HASH_BUDGET_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class Identified:
+    objects: list[S3InboxObject]  # with their content id
+    pending: list[S3InboxObject]  # not hashed yet (tick budget spent, or changed while being read)
+    hashes: dict[str, list[str]]  # {key: [etag, sha256]} of the listed objects: the cursor's memory
+    downloads: int  # objects read by this call
+
+
+def identify(client, bucket: str, objects: list[S3InboxObject], known: dict[str, list[str]],
+             max_bytes: Callable[[str], int], budget_bytes: int = HASH_BUDGET_BYTES) -> Identified:
+    """Give each object its SHA-256 content id: from ``known`` ({key: [etag, sha256]}) when the ETag is
+    unchanged, else by streaming it once. Objects over ``max_bytes(tenant)`` keep an ETag-based id."""
+    out: list[S3InboxObject] = []
+    pending: list[S3InboxObject] = []
+    hashes: dict[str, list[str]] = {}
+    spent = downloads = 0
+    for o in objects:
+        if o.size > max_bytes(o.tenant):
+            out.append(o)
+            continue
+        prev = known.get(o.key)
+        if prev and prev[0] == o.etag:
+            sha = prev[1]
+        elif downloads and spent + o.size > budget_bytes:
+            pending.append(o)
+            continue
+        else:
+            downloads += 1
+            spent += o.size
+            sha = object_sha256(client, bucket, o)
+            if sha is None:
+                pending.append(o)
+                continue
+        hashes[o.key] = [o.etag, sha]
+        out.append(dataclasses.replace(o, sha256=sha))
+    return Identified(out, pending, dict(sorted(hashes.items())), downloads)
+
+
+def object_sha256(client, bucket: str, o: S3InboxObject) -> str | None:
+    """SHA-256 of the object's bytes as listed (``IfMatch`` its ETag), streamed; None if it changed or
+    vanished since the listing (the next tick sees its new state)."""
+    try:
+        body = client.get_object(Bucket=bucket, Key=o.key, IfMatch=f'"{o.etag}"')["Body"]
+    except client.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "NoSuchKey", "404"):
+            return None
+        raise
+    h = hashlib.sha256()
+    with body:
+        for chunk in body.iter_chunks(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def parse_uri(uri: str) -> tuple[str, str]:

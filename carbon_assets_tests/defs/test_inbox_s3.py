@@ -1,6 +1,8 @@
 """The S3 inbox against a real S3 API (moto's server on 127.0.0.1), the sensors' cursor, and tenant isolation."""
 
+import json
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -10,6 +12,7 @@ from carbon_assets.defs.activity_assets import activity_tables, raw_activities
 from carbon_assets.defs.resources import ProjectFiles
 from carbon_assets.defs.s3_inbox import S3Inbox
 from carbon_assets.engine import inbox, s3_inbox
+from carbon_assets.engine.lineage import bytes_sha256
 
 CSV_A = b"date,activity_key,quantity,unit\n2024-01-31,electricity.grid,100,kWh\n2024-02-29,fuel.diesel,abc,L\n"
 CSV_B = b"date;activite;quantite;unite\n31/03/2024;fuel.diesel;1 234,5;litres\n"
@@ -53,9 +56,13 @@ def test_s3_scan_refuses_bad_tenant_folders_and_leaves_them(s3):
     assert s3_inbox.files_for(client, bucket, "landing", "acme", "2024")[0].key == "landing/acme/2024/a.csv"
 
 
-def _tick(d, inst, resource, cursor=None):
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+def _tick(d, inst, resource, cursor=None, files=None):
+    files = files or ProjectFiles(data_dir=str(DATA), exports_dir=str(DATA / "unused-exports"))
     ctx = dg.build_sensor_context(instance=inst, instance_ref=inst.get_ref(), definitions=d, cursor=cursor,
-                                  resources={"s3_inbox": resource})
+                                  resources={"s3_inbox": resource, "files": files})
     return d.get_sensor_def("s3_inbox_sensor").evaluate_tick(ctx)
 
 
@@ -230,3 +237,160 @@ def test_corrected_file_replaces_its_rows_in_the_lake(tmp_path, data_dir):
                                               [("energie_v2.csv", 8.0), ("energie_v2.csv", 120.0)])
         assert rows("activity_rejects", "acme") == 0
         assert rows("activities", "globex") == [("energie.csv", 7.0)]  # the other tenant's slice untouched
+
+
+# -- content identity on S3: the SHA-256 of the bytes, not the ETag ------------------------------------
+
+ROW = b"2024-01-31,electricity.grid,100,kWh\n"
+BIG = b"date,activity_key,quantity,unit\n" + ROW * (6 * 2**20 // len(ROW))  # ~6 MiB: two parts of >= 5 MiB
+
+
+def _count_get_object(monkeypatch) -> list[str]:
+    """Keys read with GetObject by every client the S3Inbox resource hands out."""
+    calls: list[str] = []
+    original = S3Inbox.client
+
+    def client(self):
+        c = original(self)
+        c.meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: calls.append(params["Key"]))
+        return c
+
+    monkeypatch.setattr(S3Inbox, "client", client)
+    return calls
+
+
+def _put_multipart(client, bucket, key, body, part=5 * 2**20):
+    up = client.create_multipart_upload(Bucket=bucket, Key=f"landing/{key}")
+    parts = []
+    for n, start in enumerate(range(0, len(body), part), start=1):
+        r = client.upload_part(Bucket=bucket, Key=f"landing/{key}", UploadId=up["UploadId"], PartNumber=n,
+                               Body=body[start:start + part])
+        parts.append({"ETag": r["ETag"], "PartNumber": n})
+    client.complete_multipart_upload(Bucket=bucket, Key=f"landing/{key}", UploadId=up["UploadId"],
+                                     MultipartUpload={"Parts": parts})
+
+
+def _etag(client, bucket, key) -> str:
+    return client.head_object(Bucket=bucket, Key=f"landing/{key}")["ETag"].strip('"')
+
+
+def test_s3_same_bytes_as_multipart_under_another_name_is_one_run(s3, monkeypatch):
+    from carbon_assets.definitions import defs
+
+    client, bucket, resource = s3
+    reads = _count_get_object(monkeypatch)
+    _put(client, bucket, "acme/2024/energie.csv", BIG)
+    d = defs()
+    with dg.instance_for_test() as inst:
+        first = _tick(d, inst, resource)
+        assert [r.partition_key for r in first.run_requests] == ["acme|2024"]
+        assert reads == ["landing/acme/2024/energie.csv"]
+        inst.add_dynamic_partitions("tenants", ["acme"])
+        # the same bytes uploaded in two parts under another name: another ETag, the same content
+        _put_multipart(client, bucket, "acme/2024/energie (copie).csv", BIG)
+        single, multi = _etag(client, bucket, "acme/2024/energie.csv"), _etag(client, bucket,
+                                                                               "acme/2024/energie (copie).csv")
+        assert "-" not in single and multi.endswith("-2")  # an ETag id would have seen new content
+        reads.clear()
+        second = _tick(d, inst, resource, first.cursor)
+        assert second.run_requests == [] and "no new files (2 known" in second.skip_message
+        assert reads == ["landing/acme/2024/energie (copie).csv"]  # only the object not hashed yet
+        # nothing new: nothing downloaded
+        reads.clear()
+        third = _tick(d, inst, resource, second.cursor)
+        assert third.run_requests == [] and reads == []
+        assert third.cursor == second.cursor
+        # a changed object under the same key: downloaded again, a new run
+        _put(client, bucket, "acme/2024/energie.csv", BIG.replace(b",100,", b",101,", 1))
+        fourth = _tick(d, inst, resource, third.cursor)
+        assert [r.partition_key for r in fourth.run_requests] == ["acme|2024"]
+        assert reads == ["landing/acme/2024/energie.csv"]
+        assert fourth.run_requests[0].run_key != first.run_requests[0].run_key
+    cursor = inbox.InboxCursor.parse(fourth.cursor)
+    assert cursor.s3_sha256["landing/acme/2024/energie (copie).csv"] == [multi, bytes_sha256(BIG)]
+    assert cursor.seen["acme|2024"] == sorted([bytes_sha256(BIG), bytes_sha256(BIG.replace(b",100,", b",101,", 1))])
+
+
+def test_s3_old_etag_cursor_is_migrated_without_a_new_run(s3, monkeypatch):
+    from carbon_assets.definitions import defs
+
+    client, bucket, resource = s3
+    reads = _count_get_object(monkeypatch)
+    _put(client, bucket, "acme/2024/a.csv", CSV_A)
+    old = json.dumps({"seen": {"acme|2024": ["s3-etag:" + _etag(client, bucket, "acme/2024/a.csv")]}})
+    d = defs()
+    with dg.instance_for_test() as inst:
+        inst.add_dynamic_partitions("tenants", ["acme"])
+        migrated = _tick(d, inst, resource, old)
+        assert migrated.run_requests == [] and reads == ["landing/acme/2024/a.csv"]  # hashed once
+        assert inbox.InboxCursor.parse(migrated.cursor).seen["acme|2024"] == sorted(
+            [bytes_sha256(CSV_A), "s3-etag:" + _etag(client, bucket, "acme/2024/a.csv")])
+        # now the same bytes under another name are known by their hash
+        _put_multipart(client, bucket, "acme/2024/copy.csv", CSV_A)
+        assert _tick(d, inst, resource, migrated.cursor).run_requests == []
+
+
+def test_s3_object_over_the_size_limit_keeps_an_etag_id_and_still_runs(s3, monkeypatch, tmp_path, data_dir):
+    from carbon_assets.definitions import defs
+
+    client, bucket, resource = s3
+    root = tmp_path / "data"
+    shutil.copytree(data_dir / "tenants", root / "tenants")
+    shutil.copy(data_dir / "activity_keys.yaml", root / "activity_keys.yaml")
+    (root / "tenants" / "acme").mkdir()
+    (root / "tenants" / "acme" / "mapping.yaml").write_text(
+        (data_dir / "tenants" / "default_mapping.yaml").read_text() + "max_mb: 0.0001\n")  # 104 bytes
+    files = ProjectFiles(data_dir=str(root), exports_dir=str(tmp_path / "exports"))
+    reads = _count_get_object(monkeypatch)
+    big = CSV_A + b"2024-03-31,fuel.diesel,7,L\n"
+    assert len(big) == 124  # over the 104-byte limit
+    _put(client, bucket, "acme/2024/big.csv", big)
+    _put(client, bucket, "globex/2024/g.csv", CSV_G)  # globex: the default limit
+    d = defs()
+    with dg.instance_for_test() as inst:
+        tick = _tick(d, inst, resource, files=files)
+        assert sorted(r.partition_key for r in tick.run_requests) == ["acme|2024", "globex|2024"]
+        assert reads == ["landing/globex/2024/g.csv"]  # the big one is not downloaded
+        cursor = inbox.InboxCursor.parse(tick.cursor)
+        assert cursor.seen["acme|2024"] == ["s3-etag:" + _etag(client, bucket, "acme/2024/big.csv")]
+        assert list(cursor.s3_sha256) == ["landing/globex/2024/g.csv"]
+        result = _materialize(inst, "acme", "2024", files, resource)  # the run reports the size
+        rej = result.output_for_node("activity_tables", "activity_rejects")
+    assert rej.height == 1 and "over the 0.0 MB limit" in rej["message"][0] and rej["source_file"][0] == "big.csv"
+
+
+def test_s3_identify_spreads_downloads_over_ticks_and_skips_objects_changed_meanwhile(s3):
+    client, bucket, _ = s3
+    for name, body in (("a.csv", CSV_A), ("b.csv", CSV_B), ("c.csv", CSV_G)):
+        _put(client, bucket, f"acme/2024/{name}", body)
+    listed, _ = s3_inbox.scan(client, bucket, "landing")
+    limit = {"acme": 10**6}.__getitem__
+    first = s3_inbox.identify(client, bucket, listed, {}, limit, budget_bytes=len(CSV_A) + 1)
+    assert [o.name for o in first.objects] == ["a.csv"] and [o.name for o in first.pending] == ["b.csv", "c.csv"]
+    assert first.downloads == 1 and first.objects[0].content_id == bytes_sha256(CSV_A)
+    second = s3_inbox.identify(client, bucket, listed, first.hashes, limit, budget_bytes=len(CSV_A) + 1)
+    assert [o.name for o in second.objects] == ["a.csv", "b.csv"] and second.downloads == 1
+    third = s3_inbox.identify(client, bucket, listed, second.hashes, limit)
+    assert [o.content_id for o in third.objects] == [bytes_sha256(b) for b in (CSV_A, CSV_B, CSV_G)]
+    assert third.downloads == 1 and third.pending == []
+    # rewritten between the listing and the read: not hashed under the listed ETag, left for the next tick
+    _put(client, bucket, "acme/2024/c.csv", CSV_G + b"2024-07-31,water.supply,1,m3\n")
+    stale = s3_inbox.identify(client, bucket, listed, first.hashes, limit)
+    assert [o.name for o in stale.pending] == ["c.csv"] and "landing/acme/2024/c.csv" not in stale.hashes
+
+
+def test_s3_a_changed_replaces_yaml_is_new_content(s3):
+    from carbon_assets.definitions import defs
+
+    client, bucket, resource = s3
+    _put(client, bucket, "acme/2024/a.csv", CSV_A)
+    _put(client, bucket, "acme/2024/a rectifie.csv", CSV_A.replace(b"abc", b"5"))
+    d = defs()
+    with dg.instance_for_test() as inst:
+        first = _tick(d, inst, resource)
+        inst.add_dynamic_partitions("tenants", ["acme"])
+        _put(client, bucket, "acme/2024/replaces.yaml", b"a rectifie.csv: [a.csv]\n")
+        second = _tick(d, inst, resource, first.cursor)
+        assert [r.partition_key for r in second.run_requests] == ["acme|2024"]
+        assert second.run_requests[0].tags["carbon/source_files"] == "replaces.yaml"
+        assert _tick(d, inst, resource, second.cursor).run_requests == []
