@@ -53,7 +53,7 @@ FILE_COLUMN = "(file)"
 EXTRA_COLUMN = "(extra cells)"
 TOTAL_RE = r"(?i)^\s*(?:sous[-\s]?totale?s?|sub[-\s]?totals?|grand[-\s]total|totale?s?|totaux|somme|sum)\b"
 DEFAULT_FILL_DOWN = ("site", "region")
-ENGINE = "streaming"  # polars engine for the normalisation queries (parallel over row chunks)
+ENGINE = "in-memory"  # polars engine for the normalisation queries (parallel over columns)
 
 
 @dataclass(frozen=True)
@@ -279,10 +279,11 @@ def _currency_lookup(values: list[str]) -> dict[str, str]:
     return {v: c for v in values if (c := code(v)) is not None}
 
 
-def _read_dates(df: pl.DataFrame, column: str, date_order: str | None) -> tuple[pl.DataFrame, str]:
-    """``__d_val`` (Date) and ``__d_status`` of ``column``, and the column's day/month order.
+def _read_dates(cells: pl.Series, date_order: str | None) -> tuple[pl.DataFrame, str]:
+    """``__d_val`` (Date) and ``__d_status`` of a date column, and the column's day/month order.
     Each distinct value is parsed once: a ledger repeats its dates."""
-    u = df.select(pl.col(column).unique().drop_nulls())
+    column = cells.name
+    u = cells.unique().drop_nulls().to_frame()
     with_time = bool(u[column].str.contains(":", literal=True).any())
     lf = u.lazy()
     for stage in dates.prepare(column, "__d_", with_time=with_time):
@@ -293,12 +294,10 @@ def _read_dates(df: pl.DataFrame, column: str, date_order: str | None) -> tuple[
     for stage in dates.finish("__d_", order):
         lf = lf.with_columns(stage)
     u = lf.collect()
-    if u.height == 0:
-        return df.with_columns(pl.lit(None, pl.Date).alias("__d_val"), pl.lit(None, pl.String).alias("__d_status")), order
-    at = pl.col(column).replace_strict(u[column], list(range(u.height)), default=None, return_dtype=pl.UInt32)
-    df = df.with_columns(at.alias("__d_at"))
-    return df.with_columns(pl.lit(u["__d_val"]).gather(pl.col("__d_at")).alias("__d_val"),
-                           pl.lit(u["__d_status"]).gather(pl.col("__d_at")).alias("__d_status")).drop("__d_at"), order
+    at = cells.replace_strict(u[column], list(range(u.height)), default=None, return_dtype=pl.UInt32) \
+        if u.height else pl.repeat(None, len(cells), dtype=pl.UInt32, eager=True)
+    return pl.DataFrame({"__d_val": u["__d_val"].gather(at) if u.height else at.cast(pl.Date),
+                         "__d_status": u["__d_status"].gather(at) if u.height else at.cast(pl.String)}), order
 
 
 def _total_at(df: pl.DataFrame, headers: list[str]) -> pl.Series:
@@ -384,11 +383,12 @@ def normalise_table(fr: FileRead, tenant: str, year: str, mapping: ColumnMapping
         if conv is None:
             conv = numbers.CANONICAL if fmap[f] in numeric_cols else numbers.detect(df, prefixes[f])[0]
         conventions[f] = conv
-    order = None
     if "date" in fmap:
-        df, order = _read_dates(df, fmap["date"], mapping.date_order)
+        date_cols, order = _read_dates(df[fmap["date"]], mapping.date_order)
     else:
-        df = df.with_columns(pl.lit(None, pl.Date).alias("__d_val"), pl.lit(None, pl.String).alias("__d_status"))
+        date_cols, order = pl.DataFrame({"__d_val": pl.repeat(None, df.height, dtype=pl.Date, eager=True),
+                                         "__d_status": pl.repeat(None, df.height, dtype=pl.String, eager=True)}), None
+    df = df.hstack(date_cols.get_columns())
     df = df.with_columns(_total_at(df, t.headers))
     report["conventions"] = {"number": {fmap[f]: c for f, c in conventions.items()},
                              "date_order": {fmap["date"]: order} if order else {}}

@@ -267,8 +267,42 @@ fn ambiguous(s: &[u8]) -> bool {
         && all_digits(frac)
 }
 
+/// Powers of ten that are exact in f64.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
 /// The signed value of `body` with `dec` as decimal mark and `drop` as grouping mark.
+/// Clinger's fast path when the digits fit: an exact integer divided by an exact power of ten is
+/// correctly rounded, so the result equals `str::parse`, which handles every other case.
 fn reading(body: &[u8], minus: bool, drop: u8, dec: u8) -> f64 {
+    let (mut m, mut frac, mut digits, mut in_frac) = (0u64, 0usize, 0usize, false);
+    let mut fast = true;
+    for &c in body {
+        if c.is_ascii_digit() {
+            m = m * 10 + (c - b'0') as u64;
+            digits += 1;
+            frac += in_frac as usize;
+            if digits > 15 {
+                fast = false;
+                break;
+            }
+        } else if c == dec && !in_frac {
+            in_frac = true;
+        } else if c != drop {
+            fast = false;
+            break;
+        }
+    }
+    if fast && digits > 0 && frac < POW10.len() {
+        let v = m as f64 / POW10[frac];
+        return if minus { -v } else { v };
+    }
+    parsed_reading(body, minus, drop, dec)
+}
+
+fn parsed_reading(body: &[u8], minus: bool, drop: u8, dec: u8) -> f64 {
     let mut stack = [0u8; 64];
     let mut heap = Vec::new();
     let buf: &mut [u8] = if body.len() <= stack.len() {
@@ -300,14 +334,6 @@ fn reading(body: &[u8], minus: bool, drop: u8, dec: u8) -> f64 {
     } else {
         v
     }
-}
-
-/// Characters removed before reading (spaces, tabs, no-break spaces, apostrophes).
-fn is_blank(c: char) -> bool {
-    matches!(
-        c,
-        ' ' | '\t' | '\n' | '\r' | '\u{a0}' | '\u{202f}' | '\'' | '\u{2019}'
-    )
 }
 
 /// Lengths (bytes) of the currency alternatives `[€$£¥] | US\$ | [A-Z]{3}` matching at `s[p..]`, in order.
@@ -453,21 +479,53 @@ fn parse_money(s: &str) -> Parsed {
 /// One cell (`None` = null). `currency`: the column may carry a currency (spend amounts).
 pub fn parse_number(cell: Option<&str>, currency: bool) -> Parsed {
     let Some(cell) = cell else { return EMPTY };
-    let s: std::borrow::Cow<str> = if cell.chars().any(is_blank) {
-        cell.chars()
-            .filter(|&c| !is_blank(c))
-            .collect::<String>()
-            .into()
+    let b = cell.as_bytes();
+    if !b
+        .iter()
+        .any(|&c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\'' | 0xC2 | 0xE2))
+    {
+        return parse_unblanked(cell, currency); // the common case: nothing to remove
+    }
+    let mut stack = [0u8; 64];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = if b.len() <= stack.len() {
+        &mut stack
     } else {
-        cell.into()
+        heap.resize(b.len(), 0);
+        &mut heap
     };
+    let (mut i, mut n) = (0, 0);
+    while i < b.len() {
+        // blanks: ASCII ones, U+00A0 (C2 A0), U+202F (E2 80 AF), U+2019 (E2 80 99)
+        let skip = match b[i] {
+            b' ' | b'\t' | b'\n' | b'\r' | b'\'' => 1,
+            0xC2 if b.get(i + 1) == Some(&0xA0) => 2,
+            0xE2 if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xAF | 0x99)) => 3,
+            _ => 0,
+        };
+        if skip > 0 {
+            i += skip;
+        } else {
+            buf[n] = b[i];
+            n += 1;
+            i += 1;
+        }
+    }
+    // removing whole UTF-8 sequences from valid UTF-8 leaves valid UTF-8
+    parse_unblanked(
+        std::str::from_utf8(&buf[..n]).unwrap_or("\u{fffd}"),
+        currency,
+    )
+}
+
+fn parse_unblanked(s: &str, currency: bool) -> Parsed {
     if s.is_empty() {
         return EMPTY;
     }
     if currency {
-        parse_money(&s)
+        parse_money(s)
     } else {
-        parse_plain(&s)
+        parse_plain(s)
     }
 }
 
@@ -578,6 +636,32 @@ mod tests {
         assert_eq!(scan_text(b"abc", 9), TextScan::default());
         let big = vec![b'\n'; BLOCK * 2 + 5];
         assert_eq!(scan_text(&big, 3).newlines, BLOCK * 2 + 2);
+    }
+
+    #[test]
+    fn fast_readings_equal_str_parse() {
+        let bodies = [
+            "0",
+            "7",
+            "12,5",
+            "1.234,56",
+            "0,1",
+            "0,3",
+            ",5",
+            "123456789012345",
+            "9007199254740993",
+            "1.234.567,891",
+            "0,000000000000000000001",
+            "99999,999999999",
+            "1234567890123456789",
+        ];
+        for b in bodies {
+            for minus in [false, true] {
+                let fast = reading(b.as_bytes(), minus, b'.', b',');
+                let slow = parsed_reading(b.as_bytes(), minus, b'.', b',');
+                assert_eq!(fast.to_bits(), slow.to_bits(), "{b}");
+            }
+        }
     }
 
     #[test]
