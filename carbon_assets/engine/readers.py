@@ -23,7 +23,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from carbon_assets.engine import headers as hdr
 from carbon_assets.engine import numbers
@@ -320,20 +322,22 @@ def _parse_fast(data: bytes, end_line: int, newlines: int, has_quote: bool, name
     # One spare column catches rows with more cells than the header (the rest of such a row is cut).
     n = len(names)
     cols = [f"f{i}" for i in range(n + 1)]
-    try:  # cells stripped in a second stage (stripping inside the comparison would strip twice)
-        df = (pl.scan_csv(data, has_header=False, skip_lines=end_line, separator=delim,
-                          quote_char='"' if has_quote else None, infer_schema=False,
-                          schema={c: pl.String for c in cols}, missing_columns="insert", truncate_ragged_lines=True)
-              .with_columns([pl.col(c).str.strip_chars() for c in cols])
-              .with_columns([pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in cols])
-              .collect(engine="streaming"))
+    try:
+        df = pl.read_csv(data, has_header=False, skip_lines=end_line, separator=delim,
+                         quote_char='"' if has_quote else None, infer_schema=False,
+                         schema={c: pl.String for c in cols}, missing_columns="insert", truncate_ragged_lines=True)
     except Exception:  # noqa: BLE001 - malformed quoting and the like: the csv module decides
         return None
     if df.height != n_lines:
         return None
+    # cells are stripped (only the columns that have padded cells: stripping is a copy) and "" is null
+    padded = [c for c in cols if _padded(df[c])]
+    df = df.with_columns([pl.col(c).str.strip_chars() for c in padded]) \
+        .with_columns([pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in cols])
+    out = df.with_columns(pl.int_range(end_line + 1, end_line + 1 + df.height, dtype=pl.Int64).alias(ROW_COL))
     nonblank = pl.any_horizontal([pl.col(c).is_not_null() for c in cols])
-    out = df.with_columns(pl.int_range(end_line + 1, end_line + 1 + df.height, dtype=pl.Int64).alias(ROW_COL)) \
-        .filter(nonblank)
+    if not out.select(nonblank.all()).item():  # blank lines are not rows
+        out = out.filter(nonblank)
     ragged = out.filter(pl.col(cols[n]).is_not_null())[ROW_COL].to_list()
     errors = pl.lit(None, pl.String)
     if ragged:  # rare: count the cells of those rows from their lines
@@ -354,6 +358,24 @@ def _scan(data: bytes) -> tuple[int, bool, bool]:
     if kernel is not None:
         return kernel.scan_text(data, 0)
     return data.count(b"\n"), b'"' in data, b"\r" in data
+
+
+def _padded(cells: pl.Series) -> bool:
+    """True when some cell starts or ends with whitespace (a kernel pass over the string views; without
+    the kernel, every column counts as padded)."""
+    kernel = numbers.text_kernel()
+    if kernel is None:
+        return True
+    for chunk in cells.get_chunks():  # chunk by chunk: no copy
+        arr = chunk.to_arrow(compat_level=pl.CompatLevel.newest())
+        if not isinstance(arr, pa.StringViewArray):
+            return True
+        valid, views, *buffers = arr.buffers()
+        if kernel.any_padded(np.frombuffer(views, dtype=np.uint8, count=len(arr) * 16, offset=arr.offset * 16),
+                             [np.frombuffer(b, dtype=np.uint8) for b in buffers if b is not None],
+                             None if valid is None else np.frombuffer(valid, dtype=np.uint8), arr.offset):
+            return True
+    return False
 
 
 def _nth_line_start(data: bytes, n: int) -> int:

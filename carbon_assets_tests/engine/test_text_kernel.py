@@ -130,3 +130,18 @@ def test_ingest_gives_the_same_tables_with_and_without_the_kernel(tmp_path, monk
     assert fast[0].equals(slow[0]) and fast[1].equals(slow[1])
     assert fast[0].height > 2900 and fast[1].height > 0
     assert fast[2][0]["read"]["encoding"] == "cp1252"
+
+
+def test_padded_cells_are_stripped_with_and_without_the_kernel(tmp_path, monkeypatch):
+    """Only columns with a padded cell are stripped on the kernel path; the cells read the same both ways."""
+    from carbon_assets.engine import readers
+
+    path = tmp_path / "padded.csv"
+    rows = ["date;site;quantity;unit", "2024-01-05; Lyon ;12;kWh", "2024-01-06;Paris\u00a0;13;kWh\t",
+            "2024-01-07;Nantes;  ;kWh", "2024-01-08;\u3000Caf\u00e9;14;kWh"]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    fast = readers.read_table(path).frame
+    assert fast["site"].to_list() == ["Lyon", "Paris", "Nantes", "Caf\u00e9"]
+    assert fast["unit"].to_list() == ["kWh"] * 4 and fast["quantity"].to_list() == ["12", "13", None, "14"]
+    monkeypatch.setattr(numbers, "text_kernel", lambda: None)
+    assert readers.read_table(path).frame.equals(fast)

@@ -216,6 +216,36 @@ fn scan_text(py: Python<'_>, data: &[u8], start: usize) -> (usize, bool, bool) {
     (t.newlines, t.has_quote, t.has_cr)
 }
 
+/// True when some non-null cell of an Arrow string-view column (16-byte `views`, data `buffers`,
+/// optional validity bitmap `valid` read from bit `offset`) starts or ends with whitespace: the CSV
+/// reader strips only such columns.
+#[pyfunction]
+#[pyo3(signature = (views, buffers, valid = None, offset = 0))]
+fn any_padded<'py>(
+    py: Python<'py>,
+    views: &Bound<'py, PyAny>,
+    buffers: Vec<Bound<'py, PyAny>>,
+    valid: Option<&Bound<'py, PyAny>>,
+    offset: usize,
+) -> PyResult<bool> {
+    let views = array::<u8>("views", "uint8", views)?;
+    let valid = optional::<u8>("valid", "uint8", valid)?;
+    let bufs = buffers
+        .iter()
+        .map(|b| array::<u8>("buffers[i]", "uint8", b))
+        .collect::<PyResult<Vec<_>>>()?;
+    let views = data(&views);
+    let valid = valid.as_ref().map(data);
+    let bufs: Vec<Cow<[u8]>> = bufs.iter().map(data).collect();
+    let slices: Vec<&[u8]> = bufs.iter().map(|b| b.as_ref()).collect();
+    if views.len() % 16 != 0 {
+        return Err(PyValueError::new_err("views must hold 16 bytes per cell"));
+    }
+    let valid = valid.as_deref().map(|b| (b, offset));
+    py.detach(|| text::any_padded(&views, &slices, valid))
+        .map_err(|i| PyValueError::new_err(format!("view {i} points outside its buffers")))
+}
+
 type Parsed<'py> = (
     Bound<'py, numpy::PyArray1<u8>>,
     Bound<'py, numpy::PyArray1<bool>>,
@@ -286,5 +316,6 @@ fn _kernel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transcode_8bit, m)?)?;
     m.add_function(wrap_pyfunction!(parse_numbers, m)?)?;
     m.add_function(wrap_pyfunction!(scan_text, m)?)?;
+    m.add_function(wrap_pyfunction!(any_padded, m)?)?;
     Ok(())
 }

@@ -173,6 +173,54 @@ pub fn scan_text(data: &[u8], from: usize) -> TextScan {
         })
 }
 
+/// Cell `i` of an Arrow string-view column: 16-byte views (length, then the bytes inline up to 12,
+/// else prefix, buffer index and offset) over `buffers`; None when the view points outside them.
+pub fn view_cell<'a>(views: &'a [u8], buffers: &[&'a [u8]], i: usize) -> Option<&'a [u8]> {
+    let v = views.get(i * 16..i * 16 + 16)?;
+    let word = |k: usize| u32::from_le_bytes(v[k..k + 4].try_into().unwrap()) as usize;
+    let len = word(0);
+    if len <= 12 {
+        Some(&v[4..4 + len])
+    } else {
+        buffers.get(word(8))?.get(word(12)..word(12) + len)
+    }
+}
+
+/// Whether some non-null cell starts or ends with whitespace (what `str::trim` would remove);
+/// Err(i) for a view pointing outside the buffers. `valid`: Arrow validity bitmap (bit `offset + i`),
+/// None when every cell is non-null.
+pub fn any_padded(
+    views: &[u8],
+    buffers: &[&[u8]],
+    valid: Option<(&[u8], usize)>,
+) -> Result<bool, usize> {
+    let n = views.len() / 16;
+    for i in 0..n {
+        if let Some((bits, offset)) = valid {
+            let k = offset + i;
+            if bits.get(k / 8).is_none_or(|b| b >> (k % 8) & 1 == 0) {
+                continue; // null
+            }
+        }
+        let cell = view_cell(views, buffers, i).ok_or(i)?;
+        let (Some(&first), Some(&last)) = (cell.first(), cell.last()) else {
+            continue;
+        };
+        let padded = if first.is_ascii() && last.is_ascii() {
+            // char::is_whitespace on ASCII: TAB, LF, VT, FF, CR and space
+            let ws = |b: u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ');
+            ws(first) || ws(last)
+        } else {
+            let s = String::from_utf8_lossy(cell);
+            s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace)
+        };
+        if padded {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Kind of a number body, as `numbers.py` codes them.
 pub const KIND_EMPTY: u8 = 0;
 pub const KIND_INT: u8 = 1; // 1234
@@ -662,6 +710,44 @@ mod tests {
                 assert_eq!(fast.to_bits(), slow.to_bits(), "{b}");
             }
         }
+    }
+
+    #[test]
+    fn padded_cells_in_views() {
+        fn view(cell: &[u8], buf: u32, offset: u32) -> Vec<u8> {
+            let mut v = (cell.len() as u32).to_le_bytes().to_vec();
+            if cell.len() <= 12 {
+                v.extend_from_slice(cell);
+                v.resize(16, 0);
+            } else {
+                v.extend_from_slice(&cell[..4]);
+                v.extend_from_slice(&buf.to_le_bytes());
+                v.extend_from_slice(&offset.to_le_bytes());
+            }
+            v
+        }
+        let long = b"a long cell of text ";
+        let data: Vec<u8> = [b"xx".as_slice(), long].concat();
+        let mut views = [view(b"abc", 0, 0), view(long, 0, 2)].concat();
+        assert_eq!(view_cell(&views, &[&data], 1), Some(long.as_slice()));
+        // the long cell's trailing space
+        assert_eq!(any_padded(&views, &[&data], None), Ok(true));
+        // bit 1 of the validity bitmap cleared: the long cell is null; offset 3 shifts the bits
+        assert_eq!(any_padded(&views, &[&data], Some((&[0b01], 0))), Ok(false));
+        assert_eq!(
+            any_padded(&views, &[&data], Some((&[0b1000], 3))),
+            Ok(false)
+        );
+        assert_eq!(any_padded(&views, &[], None), Err(1)); // outside the buffers
+        views.extend(view("\u{a0}x".as_bytes(), 0, 0));
+        assert_eq!(any_padded(&views, &[&data], Some((&[0b101], 0))), Ok(true));
+        let ok = [
+            view(b"a b", 0, 0),
+            view(b"", 0, 0),
+            view("caf\u{e9}".as_bytes(), 0, 0),
+        ]
+        .concat();
+        assert_eq!(any_padded(&ok, &[], None), Ok(false));
     }
 
     #[test]
