@@ -350,15 +350,35 @@ fn reading(body: &[u8], minus: bool, drop: u8, dec: u8) -> f64 {
     parsed_reading(body, minus, drop, dec)
 }
 
+/// A scratch buffer for one cell: on the stack for short cells, on the heap for long ones.
+struct Scratch {
+    stack: [u8; 64],
+    heap: Vec<u8>,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            stack: [0; 64],
+            heap: Vec::new(),
+        }
+    }
+}
+
+impl Scratch {
+    fn get(&mut self, len: usize) -> &mut [u8] {
+        if len <= self.stack.len() {
+            &mut self.stack
+        } else {
+            self.heap.resize(len, 0);
+            &mut self.heap
+        }
+    }
+}
+
 fn parsed_reading(body: &[u8], minus: bool, drop: u8, dec: u8) -> f64 {
-    let mut stack = [0u8; 64];
-    let mut heap = Vec::new();
-    let buf: &mut [u8] = if body.len() <= stack.len() {
-        &mut stack
-    } else {
-        heap.resize(body.len(), 0);
-        &mut heap
-    };
+    let mut scratch = Scratch::default();
+    let buf = scratch.get(body.len());
     let mut n = 0;
     let mut dec_seen = false;
     for &c in body {
@@ -534,14 +554,8 @@ pub fn parse_number(cell: Option<&str>, currency: bool) -> Parsed {
     {
         return parse_unblanked(cell, currency); // the common case: nothing to remove
     }
-    let mut stack = [0u8; 64];
-    let mut heap = Vec::new();
-    let buf: &mut [u8] = if b.len() <= stack.len() {
-        &mut stack
-    } else {
-        heap.resize(b.len(), 0);
-        &mut heap
-    };
+    let mut scratch = Scratch::default();
+    let buf = scratch.get(b.len());
     let (mut i, mut n) = (0, 0);
     while i < b.len() {
         // blanks: ASCII ones, U+00A0 (C2 A0), U+202F (E2 80 AF), U+2019 (E2 80 99)
