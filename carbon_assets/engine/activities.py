@@ -26,7 +26,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from carbon_assets.engine import dates, headers, money, numbers, readers, units
+from carbon_assets.engine import columns, dates, headers, money, numbers, readers, units
 from carbon_assets.engine.errors import InputError
 from carbon_assets.engine.lineage import bytes_sha256
 from carbon_assets.engine.params import validate_tenant_slug
@@ -279,11 +279,19 @@ def _currency_lookup(values: list[str]) -> dict[str, str]:
     return {v: c for v in values if (c := code(v)) is not None}
 
 
+def _per_value(cells: pl.Series, lookup, dtype: pl.DataType, name: str) -> pl.Series:
+    """``lookup`` (distinct values -> {value: result}) applied once per distinct cell, spread over the cells."""
+    codes, values = columns.distinct(cells)
+    found = lookup(values.to_list())
+    return columns.gather_by_code([found.get(v) for v in values.to_list()], codes, dtype, name)
+
+
 def _read_dates(cells: pl.Series, date_order: str | None) -> tuple[pl.DataFrame, str]:
     """``__d_val`` (Date) and ``__d_status`` of a date column, and the column's day/month order.
     Each distinct value is parsed once: a ledger repeats its dates."""
     column = cells.name
-    u = cells.unique().drop_nulls().to_frame()
+    codes, values = columns.distinct(cells)
+    u = values.to_frame(column)
     with_time = bool(u[column].str.contains(":", literal=True).any())
     lf = u.lazy()
     for stage in dates.prepare(column, "__d_", with_time=with_time):
@@ -294,10 +302,8 @@ def _read_dates(cells: pl.Series, date_order: str | None) -> tuple[pl.DataFrame,
     for stage in dates.finish("__d_", order):
         lf = lf.with_columns(stage)
     u = lf.collect()
-    at = cells.replace_strict(u[column], list(range(u.height)), default=None, return_dtype=pl.UInt32) \
-        if u.height else pl.repeat(None, len(cells), dtype=pl.UInt32, eager=True)
-    return pl.DataFrame({"__d_val": u["__d_val"].gather(at) if u.height else at.cast(pl.Date),
-                         "__d_status": u["__d_status"].gather(at) if u.height else at.cast(pl.String)}), order
+    return pl.DataFrame([columns.gather_by_code(u["__d_val"].to_list(), codes, pl.Date, "__d_val"),
+                         columns.gather_by_code(u["__d_status"].to_list(), codes, pl.String, "__d_status")]), order
 
 
 def _total_at(df: pl.DataFrame, headers: list[str]) -> pl.Series:
@@ -393,30 +399,31 @@ def normalise_table(fr: FileRead, tenant: str, year: str, mapping: ColumnMapping
     report["conventions"] = {"number": {fmap[f]: c for f, c in conventions.items()},
                              "date_order": {fmap["date"]: order} if order else {}}
     finish = [numbers.finish(prefixes[f], conventions[f]) for f in num_fields]
-    unit_map = _unit_lookup(df[fmap["unit"]].drop_nulls().unique().to_list()) if "unit" in fmap else {}
-    cur_map = _currency_lookup(df[fmap["currency"]].drop_nulls().unique().to_list()) if "currency" in fmap else {}
-    columns = df.columns
+    # attributes of the unit, currency and key cells: looked up once per distinct value
+    vocab_keys = list(vocabulary)
+    looked_up = [
+        _per_value(df[fmap["unit"]], _unit_lookup, pl.String, "__unit") if "unit" in fmap
+        else pl.repeat(None, df.height, dtype=pl.String, eager=True).alias("__unit"),
+        _per_value(df[fmap["currency"]], _currency_lookup, pl.String, "__cur_cell") if "currency" in fmap
+        else pl.repeat(None, df.height, dtype=pl.String, eager=True).alias("__cur_cell"),
+        # position of the line's key in the vocabulary (null when unknown): one lookup for every attribute
+        _per_value(df[fmap["activity_key"]], lambda _: {k: i for i, k in enumerate(vocab_keys)}, pl.UInt32,
+                   "__key_idx") if "activity_key" in fmap
+        else pl.repeat(None, df.height, dtype=pl.UInt32, eager=True).alias("__key_idx"),
+    ]
+    df = df.hstack(looked_up)
+    frame_columns = df.columns
     lf = df.lazy()  # from here on one lazy query, collected once for both outputs
     for i in range(max((len(g) for g in finish), default=0)):
         lf = lf.with_columns([e for g in finish if i < len(g) for e in g[i]])
     none_s = pl.lit(None, pl.String)
 
     # stage 2: parsed values and statuses
-    vocab_keys = list(vocabulary)
-    stage2: list[pl.Expr] = []
-    stage2 += [
-        (col("unit").replace_strict(unit_map, default=None, return_dtype=pl.String) if unit_map else none_s)
-        .alias("__unit"),
-        (col("currency").replace_strict(cur_map, default=None, return_dtype=pl.String) if cur_map else none_s)
-        .alias("__cur_cell"),
+    stage2: list[pl.Expr] = [
         (pl.col("__a_cur").replace_strict({**money.SYMBOLS, **{c: c for c in money.ISO_4217}}, default=None,
                                           return_dtype=pl.String) if "amount" in conventions else none_s).alias("__cur_sym"),
         (pl.col("__e_quantity") & ~pl.col("__e_amount")).alias("__spend") if "amount" in fmap
         else pl.lit(False).alias("__spend"),
-        # position of the line's key in the vocabulary (null when unknown): one lookup for every attribute
-        (col("activity_key").replace_strict(vocab_keys, list(range(len(vocab_keys))), default=None,
-                                            return_dtype=pl.UInt32) if vocab_keys else pl.lit(None, pl.UInt32))
-        .alias("__key_idx"),
     ]
     lf = lf.with_columns(stage2)
     lf = lf.with_columns(pl.coalesce(pl.col("__cur_cell"), pl.col("__cur_sym")).alias("__currency"))
@@ -494,7 +501,7 @@ def normalise_table(fr: FileRead, tenant: str, year: str, mapping: ColumnMapping
     derived = {"__fail", "__d_val", "__unit", "__currency", "__spend", "__total_at", "__d_status", "__cur_cell",
                "__key_idx",
                *[f"{prefixes[f]}{k}" for f in num_fields for k in ("val", "status")]}
-    checked = lf.select([c for c in dict.fromkeys(keep) if c in columns or c in derived]).collect(engine=ENGINE)
+    checked = lf.select([c for c in dict.fromkeys(keep) if c in frame_columns or c in derived]).collect(engine=ENGINE)
     bad = checked.lazy().filter(pl.col("__fail").is_not_null())
     ok = checked.lazy().filter(pl.col("__fail").is_null())
 

@@ -23,12 +23,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from carbon_assets.engine import columns, numbers
 from carbon_assets.engine import headers as hdr
-from carbon_assets.engine import numbers
 from carbon_assets.engine.errors import InputError
 from carbon_assets.engine.tables import ROW_COL
 
@@ -153,16 +152,19 @@ def _frame_from_rows(names: list[str], rows: list[tuple]) -> pl.DataFrame:
 # ------------------------------------------------------------------ CSV
 
 
-def _decode(raw: bytes, name: str, forced: str | None) -> tuple[bytes, str]:
-    """The file's text as UTF-8 bytes (no BOM), and the encoding it was read with."""
+def _decode(raw: bytes, name: str, forced: str | None) -> tuple[bytes, str, str]:
+    """The file's text as bytes, the encoding it was read with, and the codec the bytes are in: "utf-8" (BOM
+    removed), or "cp1252"/"latin-1" for 8-bit text left as it is because the Rust kernel transcodes it cell by
+    cell (:func:`_split`)."""
     if forced:
         try:
-            return _to_utf8(raw, forced), forced
+            data, codec = _source(raw, forced)
         except (UnicodeDecodeError, LookupError, ValueError) as exc:
             raise InputError(f"cannot decode with the mapping's encoding {forced!r}: {exc}", file=name, row=0) from exc
+        return data, forced, codec
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return raw.decode("utf-16").encode("utf-8"), "utf-16"
+            return raw.decode("utf-16").encode("utf-8"), "utf-16", "utf-8"
         except UnicodeDecodeError as exc:
             raise InputError("invalid UTF-16 text", file=name, row=0) from exc
     head = raw[:65536]
@@ -172,13 +174,15 @@ def _decode(raw: bytes, name: str, forced: str | None) -> tuple[bytes, str]:
     if ctrl > max(8, len(head) // 100):
         raise InputError("binary content (control bytes): not a CSV, XLSX or Parquet file", file=name, row=0)
     if raw.startswith(b"\xef\xbb\xbf") and _is_utf8(raw[3:]):
-        return raw[3:], "utf-8-sig"  # (a BOM on a file that is not UTF-8 after all: try the 8-bit code pages)
+        return raw[3:], "utf-8-sig", "utf-8"  # (a BOM on a file that is not UTF-8 after all: try the 8-bit pages)
     if _is_utf8(raw):
-        return raw, "utf-8"
+        return raw, "utf-8", "utf-8"
     try:
-        return _to_utf8(raw, "cp1252"), "cp1252"
+        data, codec = _source(raw, "cp1252")
+        return data, "cp1252", codec
     except (UnicodeDecodeError, ValueError):
-        return _to_utf8(raw, "latin-1"), "latin-1"
+        data, codec = _source(raw, "latin-1")
+        return data, "latin-1", codec
 
 
 def _is_utf8(raw: bytes) -> bool:
@@ -205,6 +209,19 @@ def _to_utf8(raw: bytes, encoding: str) -> bytes:
         raw.decode("utf-8")  # validates
         return raw.removeprefix(b"\xef\xbb\xbf")
     return raw.decode(encoding).removeprefix("\ufeff").encode("utf-8")
+
+
+def _source(raw: bytes, encoding: str) -> tuple[bytes, str]:
+    """``raw`` ready to split, and the codec it is in: Windows-1252 and Latin-1 stay as they are when the kernel
+    splitter will transcode them cell by cell (Windows-1252 checked for undefined bytes here), anything else
+    becomes UTF-8."""
+    codec = codecs.lookup(encoding).name
+    kernel = numbers.text_kernel()
+    if codec in ("cp1252", "iso8859-1") and kernel is not None and hasattr(kernel, "split_csv"):
+        if codec == "cp1252" and (at := kernel.first_undefined_cp1252(raw)) is not None:
+            raise ValueError(f"byte 0x{raw[at]:02x} at offset {at} is undefined in Windows-1252")
+        return raw, "cp1252" if codec == "cp1252" else "latin-1"
+    return _to_utf8(raw, encoding), "utf-8"
 
 
 def _sample_lines(text: str, n: int) -> list[str]:
@@ -246,14 +263,14 @@ def _line_offset(text: str, nlines: int) -> int:
 
 
 def _read_csv(raw: bytes, name: str, opts: ReadOptions) -> TextTable:
-    data, encoding = _decode(raw, name, opts.encoding)
+    data, encoding, codec = _decode(raw, name, opts.encoding)
     newlines, has_quote, has_cr = _scan(data)
     if has_cr:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         newlines, has_quote, _ = _scan(data)
     # header detection only needs the first lines: decode a head, not the whole file
     cut = data.rfind(b"\n", 0, HEAD_BYTES) + 1 if len(data) > HEAD_BYTES else 0
-    text = data[:cut].decode("utf-8") if cut else data.decode("utf-8")
+    text = _text(data[:cut] if cut else data, codec)
     sample = _sample_lines(text, SNIFF_LINES)
     if not sample:
         raise InputError("file is empty", file=name, row=0)
@@ -289,15 +306,55 @@ def _read_csv(raw: bytes, name: str, opts: ReadOptions) -> TextTable:
     # the header record may span lines when quoted: count its physical end
     names = _check_headers(header_cells, name, header_line)
     if cut and header_line + 1 >= text.count("\n"):  # a header near the end of the head: read it all
-        text, cut = data.decode("utf-8"), 0
+        text, cut = _text(data, codec), 0
     end_line = header_line + _record_span(text, header_line, delim) - 1
-    frame = _parse_fast(data, end_line, newlines, has_quote, names, delim)
+    frame = _split(data, codec, end_line, has_quote, names, delim)
+    if frame is None and codec != "utf-8":  # declined by the kernel: the general readers need UTF-8
+        data = _to_utf8(data, codec)
+    if frame is None:
+        frame = _parse_fast(data, end_line, newlines, has_quote, names, delim)
     if frame is None:
         body = data[len(text[:_line_offset(text, end_line)].encode("utf-8")):]
         frame = _parse_slow(body.decode("utf-8"), names, delim, end_line)
     info = {"format": "csv", "encoding": encoding, "delimiter": delim, "header_row": header_line,
             "preamble_rows": sum(1 for c in cands if c[0] < header_line)}
     return TextTable(frame=frame, headers=names, header_row=header_line, info=info)
+
+
+def _text(data: bytes, codec: str) -> str:
+    kernel = numbers.text_kernel()
+    if codec != "utf-8" and kernel is not None:  # the kernel's transcoding beats the charmap codec
+        data = kernel.transcode_8bit(data, codec == "cp1252")
+    return data.decode("utf-8")
+
+
+def _split(data: bytes, codec: str, end_line: int, has_quote: bool, names: list[str],
+           delim: str) -> pl.DataFrame | None:
+    """The rows after the first ``end_line`` lines, split by the Rust kernel (contract in rust_kernels/src/csv.rs:
+    the same table as :func:`_parse_slow` gives); None without the kernel or when it declines the text.
+    The columns are Arrow string views into ``data`` itself and the kernel's side buffers: no copy of the text."""
+    kernel = numbers.text_kernel()
+    sep = delim.encode("utf-8")
+    if kernel is None or not hasattr(kernel, "split_csv") or len(sep) != 1:
+        return None
+    chunks = kernel.split_csv(data, _nth_line_start(data, end_line), end_line + 1, sep[0], has_quote, len(names),
+                              codec)
+    if chunks is None:
+        return None
+    text = pa.py_buffer(data)
+    columns = {h: pa.chunked_array(
+        [pa.Array.from_buffers(pa.string_view(), rows, [None if valid[j] is None else pa.py_buffer(valid[j]),
+                                                        pa.py_buffer(views[j]), text, pa.py_buffer(side)],
+                               null_count=nulls[j])
+         for rows, views, valid, nulls, _, side, _ in chunks], type=pa.string_view()) for j, h in enumerate(names)}
+    columns[ROW_COL] = pa.chunked_array([lines for *_, lines, _, _ in chunks], type=pa.int64())
+    frame = pl.from_arrow(pa.table(columns)).rechunk()  # one chunk: later queries run faster on it
+    n = len(names)
+    ragged = {int(lines[r]): f"row has {cells} cells but the header has {n}"
+              for *_, lines, _, rag in chunks for r, cells in rag}
+    errors = pl.col(ROW_COL).replace_strict(ragged, default=None, return_dtype=pl.String) if ragged \
+        else pl.lit(None, pl.String)
+    return frame.with_columns(errors.alias(ROW_ERROR))
 
 
 def _record_span(text: str, line: int, delim: str) -> int:
@@ -331,7 +388,7 @@ def _parse_fast(data: bytes, end_line: int, newlines: int, has_quote: bool, name
     if df.height != n_lines:
         return None
     # cells are stripped (only the columns that have padded cells: stripping is a copy) and "" is null
-    padded = [c for c in cols if _padded(df[c])]
+    padded = [c for c in cols if columns.any_padded(df[c])]
     df = df.with_columns([pl.col(c).str.strip_chars() for c in padded]) \
         .with_columns([pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in cols])
     out = df.with_columns(pl.int_range(end_line + 1, end_line + 1 + df.height, dtype=pl.Int64).alias(ROW_COL))
@@ -358,24 +415,6 @@ def _scan(data: bytes) -> tuple[int, bool, bool]:
     if kernel is not None:
         return kernel.scan_text(data, 0)
     return data.count(b"\n"), b'"' in data, b"\r" in data
-
-
-def _padded(cells: pl.Series) -> bool:
-    """True when some cell starts or ends with whitespace (a kernel pass over the string views; without
-    the kernel, every column counts as padded)."""
-    kernel = numbers.text_kernel()
-    if kernel is None:
-        return True
-    for chunk in cells.get_chunks():  # chunk by chunk: no copy
-        arr = chunk.to_arrow(compat_level=pl.CompatLevel.newest())
-        if not isinstance(arr, pa.StringViewArray):
-            return True
-        valid, views, *buffers = arr.buffers()
-        if kernel.any_padded(np.frombuffer(views, dtype=np.uint8, count=len(arr) * 16, offset=arr.offset * 16),
-                             [np.frombuffer(b, dtype=np.uint8) for b in buffers if b is not None],
-                             None if valid is None else np.frombuffer(valid, dtype=np.uint8), arr.offset):
-            return True
-    return False
 
 
 def _nth_line_start(data: bytes, n: int) -> int:

@@ -5,6 +5,8 @@
 //! dependency and is unit-tested with `cargo test`; the PyO3 bindings live in `python` and
 //! are compiled only with the `python` cargo feature (on by default, used by maturin).
 
+pub mod csv;
+pub mod distinct;
 pub mod fastmath;
 pub mod mc;
 pub mod rng;

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 
 use pyo3::types::PyBytes;
 
-use crate::{mc, text};
+use crate::{csv, distinct, mc, text};
 
 /// The array's data as a slice, copied only when the array is not contiguous.
 fn data<'a, T: Element + Copy>(a: &'a PyReadonlyArray1<'_, T>) -> Cow<'a, [T]> {
@@ -228,6 +228,23 @@ fn any_padded<'py>(
     valid: Option<&Bound<'py, PyAny>>,
     offset: usize,
 ) -> PyResult<bool> {
+    with_views(py, views, buffers, valid, offset, text::any_padded)?.map_err(outside)
+}
+
+fn outside(i: usize) -> PyErr {
+    PyValueError::new_err(format!("view {i} points outside its buffers"))
+}
+
+/// Runs `f` without the GIL on an Arrow string-view column given as numpy arrays: 16-byte `views`,
+/// data `buffers`, optional validity bitmap `valid` read from bit `offset`.
+fn with_views<'py, R: Send>(
+    py: Python<'py>,
+    views: &Bound<'py, PyAny>,
+    buffers: Vec<Bound<'py, PyAny>>,
+    valid: Option<&Bound<'py, PyAny>>,
+    offset: usize,
+    f: impl for<'a> FnOnce(&'a [u8], &[&'a [u8]], Option<(&[u8], usize)>) -> R + Send,
+) -> PyResult<R> {
     let views = array::<u8>("views", "uint8", views)?;
     let valid = optional::<u8>("valid", "uint8", valid)?;
     let bufs = buffers
@@ -242,8 +259,109 @@ fn any_padded<'py>(
         return Err(PyValueError::new_err("views must hold 16 bytes per cell"));
     }
     let valid = valid.as_deref().map(|b| (b, offset));
-    py.detach(|| text::any_padded(&views, &slices, valid))
-        .map_err(|i| PyValueError::new_err(format!("view {i} points outside its buffers")))
+    Ok(py.detach(|| f(&views, &slices, valid)))
+}
+
+/// One chunk of `split_csv`: (rows, views per column, validity per column (None = no null),
+/// null count per column, line numbers, side buffer, ragged (row, cells) pairs).
+type CsvChunk<'py> = (
+    usize,
+    Vec<Bound<'py, numpy::PyArray1<u8>>>,
+    Vec<Option<Bound<'py, numpy::PyArray1<u8>>>>,
+    Vec<usize>,
+    Bound<'py, numpy::PyArray1<i64>>,
+    Bound<'py, numpy::PyArray1<u8>>,
+    Vec<(usize, usize)>,
+);
+
+/// The CSV text `data[start:]` (first line = physical line `first_line`) split into `ncols`
+/// Arrow string-view columns, chunk by chunk (see rust_kernels/src/csv.rs for the contract).
+/// `codec`: "utf-8" (data must be valid UTF-8), "cp1252" or "latin-1". Views point into `data`
+/// (buffer 0) or the chunk's side buffer (buffer 1). None when the text is declined (quoting the
+/// splitter does not read as the reference would); ValueError for a byte undefined in cp1252.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn split_csv<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    start: usize,
+    first_line: i64,
+    delim: u8,
+    quote: bool,
+    ncols: usize,
+    codec: &str,
+) -> PyResult<Option<Vec<CsvChunk<'py>>>> {
+    let codec = match codec {
+        "utf-8" => csv::Codec::Utf8,
+        "cp1252" => csv::Codec::Cp1252,
+        "latin-1" => csv::Codec::Latin1,
+        other => return Err(PyValueError::new_err(format!("unknown codec {other:?}"))),
+    };
+    let o = csv::Options {
+        delim,
+        quote,
+        ncols,
+        codec,
+    };
+    let chunks = match py.detach(|| csv::split_csv(data, start, first_line, &o)) {
+        Ok(c) => c,
+        Err(csv::SplitError::Declined | csv::SplitError::TooLarge) => return Ok(None),
+        Err(csv::SplitError::Undefined(at)) => {
+            return Err(PyValueError::new_err(format!(
+                "byte 0x{:02x} at offset {at} is undefined in Windows-1252",
+                data[at]
+            )))
+        }
+    };
+    Ok(Some(
+        chunks
+            .into_iter()
+            .map(|c| {
+                (
+                    c.rows,
+                    c.views.into_iter().map(|v| v.into_pyarray(py)).collect(),
+                    c.valid
+                        .into_iter()
+                        .map(|v| v.map(|b| b.into_pyarray(py)))
+                        .collect(),
+                    c.null_count,
+                    c.lines.into_pyarray(py),
+                    c.side.into_pyarray(py),
+                    c.ragged,
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// (codes uint32, distinct values) of an Arrow string-view column (views, data buffers,
+/// optional validity bitmap read from bit `offset`): values in order of first appearance, code
+/// `len(values)` for a null cell.
+#[pyfunction]
+#[pyo3(signature = (views, buffers, valid = None, offset = 0))]
+fn distinct_values<'py>(
+    py: Python<'py>,
+    views: &Bound<'py, PyAny>,
+    buffers: Vec<Bound<'py, PyAny>>,
+    valid: Option<&Bound<'py, PyAny>>,
+    offset: usize,
+) -> PyResult<(Bound<'py, numpy::PyArray1<u32>>, Vec<String>)> {
+    let (codes, values) = with_views(py, views, buffers, valid, offset, |v, b, ok| {
+        let (codes, values) = distinct::distinct(v, b, ok)?;
+        let values: Vec<String> = values
+            .into_iter()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        Ok((codes, values))
+    })?
+    .map_err(outside)?;
+    Ok((codes.into_pyarray(py), values))
+}
+
+/// Offset of the first byte Windows-1252 leaves undefined (the text is then Latin-1), or None.
+#[pyfunction]
+fn first_undefined_cp1252(py: Python<'_>, raw: &[u8]) -> Option<usize> {
+    py.detach(|| text::first_undefined_cp1252(raw))
 }
 
 type Parsed<'py> = (
@@ -317,5 +435,8 @@ fn _kernel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_numbers, m)?)?;
     m.add_function(wrap_pyfunction!(scan_text, m)?)?;
     m.add_function(wrap_pyfunction!(any_padded, m)?)?;
+    m.add_function(wrap_pyfunction!(split_csv, m)?)?;
+    m.add_function(wrap_pyfunction!(distinct_values, m)?)?;
+    m.add_function(wrap_pyfunction!(first_undefined_cp1252, m)?)?;
     Ok(())
 }

@@ -14,7 +14,10 @@ const CP1252_HIGH: [u16; 32] = [
 ];
 
 /// UTF-8 bytes of the code point of each byte >= 0x80 (length 0 = undefined in Windows-1252).
-fn high_table(cp1252: bool) -> [([u8; 3], u8); 128] {
+/// UTF-8 bytes and length of the code point of each byte >= 0x80.
+pub type HighTable = [([u8; 3], u8); 128];
+
+pub(crate) fn high_table(cp1252: bool) -> HighTable {
     let mut t = [([0u8; 3], 0u8); 128];
     for (i, slot) in t.iter_mut().enumerate() {
         let b = 0x80 + i as u32;
@@ -128,6 +131,26 @@ pub fn transcode_into(raw: &[u8], cp1252: bool, block_lens: &[usize], out: &mut 
     raw.par_chunks(BLOCK)
         .zip(outs.into_par_iter())
         .for_each(|(block, out)| block_into(block, &table, out));
+}
+
+/// Offset of the first byte Windows-1252 leaves undefined, if any (then the text is Latin-1).
+pub fn first_undefined_cp1252(raw: &[u8]) -> Option<usize> {
+    raw.par_chunks(BLOCK)
+        .enumerate()
+        .find_map_first(|(k, block)| {
+            // bytes 0x80..=0x9F are rare: count them in a vectorised loop before looking closer
+            let c1: usize = block
+                .chunks(255)
+                .map(|run| run.iter().fold(0u8, |n, &b| n + (b & 0xE0 == 0x80) as u8) as usize)
+                .sum();
+            if c1 == 0 {
+                return None;
+            }
+            block
+                .iter()
+                .position(|&b| matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D))
+                .map(|i| k * BLOCK + i)
+        })
 }
 
 /// `raw` decoded as Windows-1252 (`cp1252 = true`) or Latin-1, re-encoded as UTF-8.
