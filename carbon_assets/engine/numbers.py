@@ -142,7 +142,8 @@ def _currency_text(code: int) -> str:
 
 
 def text_kernel():
-    """The Rust kernel when it has the text functions (0.3.0 on), else None: the pure-Python paths run."""
+    """The Rust kernel when it has the text functions (0.3.0 on), else None: the pure-Python paths run.
+    (The CSV splitter and distinct values came in 0.4.0; their callers check for them by name.)"""
     try:
         from carbon_assets import _kernel
     except ImportError:
