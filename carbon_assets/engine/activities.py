@@ -526,7 +526,7 @@ def normalise_table(fr: FileRead, tenant: str, year: str, mapping: ColumnMapping
 
     acts = ok.select(
         pl.lit(tenant).alias("tenant"), pl.lit(year).alias("year"),
-        pl.concat_str([pl.lit(f"{prefix}-"), pl.col(ROW_COL).cast(pl.String)]).alias("activity_id"),
+        none_s.alias("activity_id"),  # written below from source_row
         pl.col("__d_val").alias("date"), text("site").alias("site"), text("region").alias("region"),
         text("description").alias("description"), key.alias("activity_key"),
         text("factor_id").alias("requested_factor_id"),
@@ -542,6 +542,7 @@ def normalise_table(fr: FileRead, tenant: str, year: str, mapping: ColumnMapping
         pl.when(spend).then(currency).otherwise(None).alias("currency"),
     ).cast(ACTIVITY_SCHEMA)
     rejects, acts = pl.collect_all([rejects, acts], engine=ENGINE)
+    acts = acts.with_columns(columns.prefixed(f"{prefix}-", acts["source_row"], "activity_id"))
     report.update(accepted=acts.height, rejected=rejects.height)
     return acts, rejects, report
 

@@ -53,3 +53,16 @@ def distinct(cells: pl.Series) -> tuple[pl.Series, pl.Series]:
 def gather_by_code(mapped: list, codes: pl.Series, dtype: pl.DataType, name: str) -> pl.Series:
     """The per-value results ``mapped`` (one per distinct value) spread back over the cells by code."""
     return pl.Series(name, [*mapped, None], dtype=dtype).gather(codes)
+
+
+def prefixed(prefix: str, values: pl.Series, name: str) -> pl.Series:
+    """``prefix`` followed by each integer in decimal (the activity ids ``<file hash>-<row>``), written by the
+    kernel straight into a string-view column; polars ``concat_str`` without it."""
+    kernel = numbers.text_kernel()
+    if kernel is not None and hasattr(kernel, "prefixed_numbers") and not values.has_nulls():
+        views, buffers = kernel.prefixed_numbers(prefix, values.cast(pl.Int64).to_numpy())
+        arr = pa.Array.from_buffers(pa.string_view(), len(values),
+                                    [None, pa.py_buffer(views), *(pa.py_buffer(b) for b in buffers)])
+        return pl.Series(name, arr)
+    return values.to_frame("n").select(pl.concat_str([pl.lit(prefix), pl.col("n").cast(pl.String)])) \
+        .to_series().alias(name)

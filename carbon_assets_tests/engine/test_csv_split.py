@@ -131,3 +131,15 @@ def test_distinct_codes_do_not_depend_on_chunks():
     codes, values = columns.distinct(joined)
     assert values.to_list() == ["b", "a", "c"]
     assert codes[:3].to_list() == [0, 3, 1] and codes[-2:].to_list() == [2, 1]
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_activity_ids_are_the_prefix_then_the_row(kernel, monkeypatch):
+    if not kernel:
+        monkeypatch.setattr(columns.numbers, "text_kernel", lambda: None)
+    rows = pl.Series("r", [5, 12, 1_000_007, 0] * 40_000, dtype=pl.Int64)
+    ids = columns.prefixed("0a1b2c3d4e5f6071-", rows, "activity_id")
+    assert ids.name == "activity_id" and ids.dtype == pl.String
+    assert ids[:4].to_list() == ["0a1b2c3d4e5f6071-5", "0a1b2c3d4e5f6071-12", "0a1b2c3d4e5f6071-1000007",
+                                 "0a1b2c3d4e5f6071-0"]
+    assert ids.to_list() == [f"0a1b2c3d4e5f6071-{r}" for r in rows.to_list()]

@@ -16,6 +16,7 @@ use memchr::memchr;
 use rayon::prelude::*;
 
 use crate::text::{high_table, HighTable};
+use crate::views::push_view;
 
 /// How the input bytes are encoded; the 8-bit code pages are transcoded cell by cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,7 +171,12 @@ impl<'a> Splitter<'a> {
                 last = Some(col);
             }
             if col < o.ncols {
-                push_view(&mut self.out.views[col], cell, data, &self.out.side);
+                let side = &self.out.side;
+                let bytes = cell.map(|(buf, off, len)| {
+                    let src = if buf == 0 { data } else { side };
+                    (buf, off, &src[off..off + len])
+                });
+                push_view(&mut self.out.views[col], bytes);
             }
             col += 1;
             if p >= eol {
@@ -299,34 +305,6 @@ fn quoted(
             return Err(SplitError::Declined);
         }
         return Ok(((start, q), escaped, q + 1));
-    }
-}
-
-/// Appends the Arrow view of `cell`: the bytes inline up to 12, else prefix, buffer and offset.
-/// Written in place: a view assembled on the stack and copied costs a store-forwarding stall.
-#[inline(always)]
-fn push_view(views: &mut Vec<u8>, cell: Cell, data: &[u8], side: &[u8]) {
-    views.reserve(16);
-    let dst = views.spare_capacity_mut()[..16].as_mut_ptr() as *mut u8;
-    // SAFETY: 16 bytes of spare capacity were reserved; every write stays within them
-    unsafe {
-        std::ptr::write_bytes(dst, 0, 16);
-        if let Some((buf, off, len)) = cell {
-            let bytes = if buf == 0 {
-                &data[off..off + len]
-            } else {
-                &side[off..off + len]
-            };
-            std::ptr::write_unaligned(dst as *mut u32, (len as u32).to_le());
-            if len <= 12 {
-                std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.add(4), len);
-            } else {
-                std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.add(4), 4);
-                std::ptr::write_unaligned(dst.add(8) as *mut u32, buf.to_le());
-                std::ptr::write_unaligned(dst.add(12) as *mut u32, (off as u32).to_le());
-            }
-        }
-        views.set_len(views.len() + 16);
     }
 }
 

@@ -11,6 +11,7 @@ pub mod fastmath;
 pub mod mc;
 pub mod rng;
 pub mod text;
+pub mod views;
 
 #[cfg(feature = "python")]
 mod python;

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 
 use pyo3::types::PyBytes;
 
-use crate::{csv, distinct, mc, text};
+use crate::{csv, distinct, mc, text, views};
 
 /// The array's data as a slice, copied only when the array is not contiguous.
 fn data<'a, T: Element + Copy>(a: &'a PyReadonlyArray1<'_, T>) -> Cow<'a, [T]> {
@@ -358,6 +358,29 @@ fn distinct_values<'py>(
     Ok((codes.into_pyarray(py), values))
 }
 
+/// An Arrow string-view column: (views, data buffers).
+type ViewColumn<'py> = (
+    Bound<'py, numpy::PyArray1<u8>>,
+    Vec<Bound<'py, numpy::PyArray1<u8>>>,
+);
+
+/// `prefix` followed by each of `numbers` (int64) in decimal, as an Arrow string-view column:
+/// (views, data buffers), the activity ids `<file hash>-<row>`.
+#[pyfunction]
+fn prefixed_numbers<'py>(
+    py: Python<'py>,
+    prefix: &str,
+    numbers: &Bound<'py, PyAny>,
+) -> PyResult<ViewColumn<'py>> {
+    let numbers = array::<i64>("numbers", "int64", numbers)?;
+    let numbers = data(&numbers);
+    let (v, bufs) = py.detach(|| views::prefixed_numbers(prefix.as_bytes(), &numbers));
+    Ok((
+        v.into_pyarray(py),
+        bufs.into_iter().map(|b| b.into_pyarray(py)).collect(),
+    ))
+}
+
 /// Offset of the first byte Windows-1252 leaves undefined (the text is then Latin-1), or None.
 #[pyfunction]
 fn first_undefined_cp1252(py: Python<'_>, raw: &[u8]) -> Option<usize> {
@@ -437,6 +460,7 @@ fn _kernel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(any_padded, m)?)?;
     m.add_function(wrap_pyfunction!(split_csv, m)?)?;
     m.add_function(wrap_pyfunction!(distinct_values, m)?)?;
+    m.add_function(wrap_pyfunction!(prefixed_numbers, m)?)?;
     m.add_function(wrap_pyfunction!(first_undefined_cp1252, m)?)?;
     Ok(())
 }
