@@ -143,3 +143,19 @@ def test_activity_ids_are_the_prefix_then_the_row(kernel, monkeypatch):
     assert ids[:4].to_list() == ["0a1b2c3d4e5f6071-5", "0a1b2c3d4e5f6071-12", "0a1b2c3d4e5f6071-1000007",
                                  "0a1b2c3d4e5f6071-0"]
     assert ids.to_list() == [f"0a1b2c3d4e5f6071-{r}" for r in rows.to_list()]
+
+
+@pytest.mark.parametrize("route", ["kernel", "polars", "reference"])
+def test_every_extra_cell_is_seen_whichever_reader(route, tmp_path):
+    # the extra cell comes after an empty one: a reader that kept only one spare column would lose it
+    path = tmp_path / "extra.csv"
+    path.write_text('Date;Site;Quantité;Unité\n01/01/2024;Lyon;3;L;;;"oublié"\n02/01/2024;Lyon;4;L\n',
+                    encoding="utf-8")
+    with pytest.MonkeyPatch.context() as m:
+        if route != "kernel":
+            m.setattr(readers, "_split", lambda *a: None)
+        if route == "reference":
+            m.setattr(readers, "_parse_fast", lambda *a: None)
+        t = readers.read_table(path, path.name, OPTS)
+    assert t.frame[readers.ROW_ERROR].to_list() == ["row has 7 cells but the header has 4", None]
+    assert t.frame[ROW_COL].to_list() == [2, 3]
