@@ -10,8 +10,10 @@ workbook) raise :class:`carbon_assets.engine.errors.InputError` naming file, row
 Row-level problems (a row with more cells than the header) are marked in the ``ROW_ERROR``
 column and become rejects later; nothing is dropped.
 
-The CSV data is parsed by polars when no quoted field spans lines (the common case), else by the
-``csv`` module; both give the same table.
+The CSV data is split by the Rust kernel (rust_kernels/src/csv.rs) into Arrow string views over the
+file's own bytes; where it is not installed or declines the text (quoting it cannot read exactly as the
+``csv`` module does), polars parses it when no quoted field spans lines, else the ``csv`` module does. All
+three give the same table.
 """
 
 from __future__ import annotations
@@ -322,6 +324,7 @@ def _read_csv(raw: bytes, name: str, opts: ReadOptions) -> TextTable:
 
 
 def _text(data: bytes, codec: str) -> str:
+    """``data`` (in ``codec``, see :func:`_decode`) as text."""
     kernel = numbers.text_kernel()
     if codec != "utf-8" and kernel is not None:  # the kernel's transcoding beats the charmap codec
         data = kernel.transcode_8bit(data, codec == "cp1252")
@@ -342,13 +345,13 @@ def _split(data: bytes, codec: str, end_line: int, has_quote: bool, names: list[
     if chunks is None:
         return None
     text = pa.py_buffer(data)
-    columns = {h: pa.chunked_array(
+    cols = {h: pa.chunked_array(
         [pa.Array.from_buffers(pa.string_view(), rows, [None if valid[j] is None else pa.py_buffer(valid[j]),
                                                         pa.py_buffer(views[j]), text, pa.py_buffer(side)],
                                null_count=nulls[j])
          for rows, views, valid, nulls, _, side, _ in chunks], type=pa.string_view()) for j, h in enumerate(names)}
-    columns[ROW_COL] = pa.chunked_array([lines for *_, lines, _, _ in chunks], type=pa.int64())
-    frame = pl.from_arrow(pa.table(columns)).rechunk()  # one chunk: later queries run faster on it
+    cols[ROW_COL] = pa.chunked_array([lines for *_, lines, _, _ in chunks], type=pa.int64())
+    frame = pl.from_arrow(pa.table(cols)).rechunk()  # one chunk: later queries run faster on it
     n = len(names)
     ragged = {int(lines[r]): f"row has {cells} cells but the header has {n}"
               for *_, lines, _, rag in chunks for r, cells in rag}
