@@ -10,6 +10,7 @@ from carbon_assets.defs.activity_assets import activity_tables, raw_activities
 from carbon_assets.defs.resources import DeltaIOManager, LakeStorage, ProjectFiles
 from carbon_assets.defs.s3_inbox import S3Inbox
 from carbon_assets.engine.lineage import bytes_sha256
+from carbon_assets_tests.engine.corrected_rows import assert_corrected_rows
 
 OLD = b"date,activity_key,quantity,unit\n2024-03-31,electricity.grid,500,kWh\n2024-03-31,fuel.diesel,x,L\n"
 NEW = b"date,activity_key,quantity,unit\n2024-03-31,electricity.grid,450,kWh\n2024-03-31,fuel.diesel,20,L\n"
@@ -70,16 +71,7 @@ def test_declared_correction_replaces_the_rows_of_the_file_it_names(project):
         assert result.success
         meta = result.asset_materializations_for_node("raw_activities")[0].metadata
     raw, acts, rej = (_lake(lake, t) for t in ("raw_activities", "activities", "activity_rejects"))
-    assert sorted(raw["source_file"].unique()) == ["eau.csv", "energie_mars_2024_rectifie.csv"]
-    assert sorted(acts.select("source_file", "quantity").rows()) == [
-        ("eau.csv", 3.0), ("energie_mars_2024_rectifie.csv", 20.0), ("energie_mars_2024_rectifie.csv", 450.0)]
-    # the old file's reject ("x") is gone with its rows; the water file's out-of-year row remains
-    assert rej.select("source_file", "row", "column", "value").rows() == [("eau.csv", 3, "date", "2023-05-31")]
-    for name in ("eau.csv", "energie_mars_2024_rectifie.csv"):
-        read = raw.filter(pl.col("source_file") == name).height
-        assert read == 2
-        assert (acts.filter(pl.col("source_file") == name).height
-                + rej.filter(pl.col("source_file") == name).height) == read
+    assert_corrected_rows(raw, acts, rej)
     assert meta["superseded_versions"].value == {"facture_energie_mars.csv": "energie_mars_2024_rectifie.csv"}
     assert meta["replaces_declared"].value == {"energie_mars_2024_rectifie.csv": ["facture_energie_mars.csv"]}
     assert meta["replaces_sha256"].value == bytes_sha256(DECL)

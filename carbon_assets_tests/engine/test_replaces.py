@@ -3,12 +3,12 @@
 import os
 import time
 
-import polars as pl
 import pytest
 
 from carbon_assets.engine import activities, inbox
 from carbon_assets.engine.activities import ColumnMapping
 from carbon_assets.engine.lineage import bytes_sha256
+from carbon_assets_tests.engine.corrected_rows import assert_corrected_rows
 
 OLD = b"date,activity_key,quantity,unit\n2024-03-31,electricity.grid,500,kWh\n2024-03-31,fuel.diesel,x,L\n"
 NEW = b"date,activity_key,quantity,unit\n2024-03-31,electricity.grid,450,kWh\n2024-03-31,fuel.diesel,20,L\n"
@@ -48,15 +48,7 @@ def test_declared_replacement_whatever_the_names(tmp_path, data_dir):
     vocab = activities.load_vocabulary(data_dir / "activity_keys.yaml")
     raw = activities.read_raw(kept, "acme", "2024", mapping)
     acts, rej, _ = activities.normalise_with_report(raw, mapping, vocab)
-    assert sorted(raw["source_file"].unique()) == ["eau.csv", "energie_mars_2024_rectifie.csv"]
-    assert sorted(acts.select("source_file", "quantity").rows()) == [
-        ("eau.csv", 3.0), ("energie_mars_2024_rectifie.csv", 20.0), ("energie_mars_2024_rectifie.csv", 450.0)]
-    assert rej.select("source_file", "row", "column", "value").rows() == [("eau.csv", 3, "date", "2023-05-31")]
-    for name in ("eau.csv", "energie_mars_2024_rectifie.csv"):
-        read = raw.filter(pl.col("source_file") == name).height
-        assert read == 2
-        assert (acts.filter(pl.col("source_file") == name).height
-                + rej.filter(pl.col("source_file") == name).height) == read
+    assert_corrected_rows(raw, acts, rej)
 
 
 def test_replaces_yaml_is_never_an_activity_file(tmp_path):
